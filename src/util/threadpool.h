@@ -1,0 +1,19 @@
+/*
+ * The process-wide thread pool the CPU kernels split work on. Its size is
+ * FWD_NUM_THREADS (default: all cores). Calls from several threads at once
+ * are safe: while the pool is busy with one caller's loop, another caller
+ * runs its loop on its own thread.
+ */
+#ifndef FWD_UTIL_THREADPOOL_H
+#define FWD_UTIL_THREADPOOL_H
+
+#include <stdint.h>
+
+typedef void (*fwd_range_fn)(void *arg, int64_t begin, int64_t end);
+
+/* Run fn over [0, n) in chunks of at least grain items, in parallel. */
+void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg);
+/* Number of threads the pool uses (>= 1). */
+int fwd_num_threads(void);
+
+#endif
