@@ -173,6 +173,25 @@ FWD_API fwd_status fwd_tensor_write_npy(const char *path, const fwd_tensor *t);
 /* Free what fwd_tensor_read_file allocated and zero the descriptor. */
 FWD_API fwd_status fwd_tensor_release(fwd_tensor *t);
 
+/*
+ * Compare two tensors elementwise as numpy.isclose does:
+ * |actual - expected| <= atol + rtol * |expected|, NaN equal to NaN.
+ * Returns FWD_ERR_DTYPE or FWD_ERR_SHAPE (with a message) when the tensors
+ * differ in dtype or shape; otherwise FWD_OK with the figures in *result.
+ */
+typedef struct fwd_compare_result {
+    int64_t count;          /* elements compared */
+    int64_t mismatches;     /* elements outside the tolerance */
+    int64_t worst_index;    /* flat index of the largest violation (or of
+                               the largest difference when none) */
+    double worst_actual, worst_expected;
+    double max_abs_diff;    /* over all elements */
+    double max_abs_expected;
+} fwd_compare_result;
+
+FWD_API fwd_status fwd_tensor_compare(const fwd_tensor *actual, const fwd_tensor *expected,
+                                      double rtol, double atol, fwd_compare_result *result);
+
 /* ------------------------------------------------------------------ */
 /* Models                                                               */
 /* ------------------------------------------------------------------ */

@@ -24,6 +24,8 @@
 
 #define IR_MAX_RANK FWD_MAX_DIMS
 
+struct ir_model;
+
 /* A dimension: >= 0 is a known size; IR_DIM_UNKNOWN is an anonymous
  * unknown; values <= -2 are symbolic, ir_dim_sym() gives the symbol id
  * (an index into ir_model.sym_names). */
@@ -162,6 +164,7 @@ typedef struct ir_model {
     size_t *map_sizes;
     int n_maps, cap_maps;
     struct ir_model *weights_owner; /* model whose data we point into */
+    struct graph_list *graphs;      /* every graph of the model, for freeing */
 } ir_model;
 
 /* ---- models ---- */

@@ -27,7 +27,14 @@ fwd_status fwd_error_prefix(fwd_status status, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tl_error, sizeof old);
-    snprintf(tl_error, sizeof tl_error, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    memcpy(tl_error, prefix, n);
+    tl_error[n] = ':';
+    tl_error[n + 1] = ' ';
+    size_t rest = strlen(old);
+    if (n + 2 + rest >= sizeof tl_error) rest = sizeof tl_error - n - 3;
+    memcpy(tl_error + n + 2, old, rest);
+    tl_error[n + 2 + rest] = '\0';
     return status;
 }
 

@@ -1,0 +1,180 @@
+/* Execution contexts: bind named inputs, run, hand out named outputs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/context.h"
+#include "util/error.h"
+
+static void free_outputs(fwd_context *c)
+{
+    if (!c->has_outputs) return;
+    const ir_graph *g = c->engine->ir->graph;
+    for (int i = 0; i < g->n_outputs; i++) {
+        c->engine->backend->free(c->outputs[i].data);
+        c->outputs[i].data = NULL;
+    }
+    c->has_outputs = false;
+}
+
+fwd_status context_create(const fwd_engine *e, fwd_context **out)
+{
+    fwd_context *c = calloc(1, sizeof *c);
+    if (!c) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    c->engine = e;
+    c->outputs = calloc((size_t)e->ir->graph->n_outputs + 1, sizeof *c->outputs);
+    if (!c->outputs) {
+        free(c);
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    }
+    *out = c;
+    return FWD_OK;
+}
+
+void context_free(fwd_context *c)
+{
+    if (!c) return;
+    free_outputs(c);
+    free(c->outputs);
+    free(c);
+}
+
+static fwd_status input_names(const ir_graph *g, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < g->n_inputs; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s'%s'", i ? ", " : "", g->values[g->inputs[i]].name);
+    }
+    return FWD_OK;
+}
+
+/* Check one given input against the graph's declaration. */
+static fwd_status check_input(const ir_model *m, const ir_value *v, const fwd_tensor *t)
+{
+    char want[256];
+    if (t->dtype != v->t.dtype)
+        return fwd_errorf(FWD_ERR_DTYPE, "input '%s' is %s; the model takes %s", v->name,
+                          fwd_dtype_name(t->dtype), fwd_dtype_name(v->t.dtype));
+    if (t->rank < 0 || t->rank > FWD_MAX_DIMS)
+        return fwd_errorf(FWD_ERR_SHAPE, "input '%s' has rank %d; ranks 0..%d are supported", v->name,
+                          t->rank, FWD_MAX_DIMS);
+    const ir_shape *s = &v->t.shape;
+    if (s->rank >= 0) {
+        ir_shape_str(s, m, want, sizeof want);
+        if (t->rank != s->rank)
+            return fwd_errorf(FWD_ERR_SHAPE, "input '%s' has rank %d; the model takes shape %s", v->name,
+                              t->rank, want);
+        for (int i = 0; i < s->rank; i++)
+            if (s->dims[i] >= 0 && t->dims[i] != s->dims[i])
+                return fwd_errorf(FWD_ERR_SHAPE,
+                                  "input '%s': dimension %d is %lld; the model takes shape %s", v->name,
+                                  i, (long long)t->dims[i], want);
+    }
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0)
+            return fwd_errorf(FWD_ERR_SHAPE, "input '%s': dimension %d is negative (%lld)", v->name, i,
+                              (long long)t->dims[i]);
+        n *= t->dims[i];
+    }
+    size_t need = (size_t)n * fwd_dtype_size(t->dtype);
+    if (need && !t->data)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "input '%s' has no data", v->name);
+    if (t->size < need)
+        return fwd_errorf(FWD_ERR_SHAPE, "input '%s' holds %zu bytes; its shape needs %zu", v->name, t->size,
+                          need);
+    if (t->device != FWD_DEVICE_CPU)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "input '%s' is on device %d; this engine takes CPU memory",
+                          v->name, (int)t->device);
+    return FWD_OK;
+}
+
+fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs, fwd_tensor *outputs,
+                       int num_outputs)
+{
+    const fwd_engine *e = c->engine;
+    const ir_graph *g = e->ir->graph;
+    char names[1024];
+    if (num_inputs < 0 || num_outputs < 0 || (num_inputs && !inputs) || (num_outputs && !outputs))
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "bad input/output arrays");
+    ir_tensor *bound = calloc((size_t)g->n_inputs + 1, sizeof *bound);
+    const ir_tensor **ptrs = calloc((size_t)g->n_inputs + 1, sizeof *ptrs);
+    fwd_status st = FWD_OK;
+    if (!bound || !ptrs) {
+        st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < num_inputs; i++) {
+        const fwd_tensor *t = &inputs[i];
+        int k;
+        for (k = 0; k < g->n_inputs; k++)
+            if (t->name && strcmp(g->values[g->inputs[k]].name, t->name) == 0) break;
+        if (k == g->n_inputs) {
+            input_names(g, names, sizeof names);
+            st = fwd_errorf(FWD_ERR_NOT_FOUND, "unknown input '%s'; the model's inputs are %s",
+                            t->name ? t->name : "(null)", names);
+            goto done;
+        }
+        if (ptrs[k]) {
+            st = fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "input '%s' is given twice", t->name);
+            goto done;
+        }
+        const ir_value *v = &g->values[g->inputs[k]];
+        st = check_input(e->ir, v, t);
+        if (st) goto done;
+        bound[k].dtype = t->dtype;
+        bound[k].shape.rank = t->rank;
+        memcpy(bound[k].shape.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+        bound[k].data = t->data;
+        bound[k].nbytes = ir_tensor_numel(&bound[k]) * fwd_dtype_size(t->dtype);
+        ptrs[k] = &bound[k];
+    }
+    for (int k = 0; k < g->n_inputs; k++)
+        if (!ptrs[k]) {
+            st = fwd_errorf(FWD_ERR_NOT_FOUND, "input '%s' is missing", g->values[g->inputs[k]].name);
+            goto done;
+        }
+    /* check output names before running */
+    for (int i = 0; i < num_outputs; i++) {
+        int k;
+        for (k = 0; k < g->n_outputs; k++)
+            if (outputs[i].name && strcmp(g->values[g->outputs[k]].name, outputs[i].name) == 0) break;
+        if (k == g->n_outputs) {
+            st = fwd_errorf(FWD_ERR_NOT_FOUND, "unknown output '%s'", outputs[i].name ? outputs[i].name : "(null)");
+            goto done;
+        }
+    }
+    free_outputs(c);
+    exec_env env = {.backend = e->backend, .plans = &e->plans};
+    st = exec_graph(&env, NULL, g, ptrs, g->n_inputs, c->outputs);
+    if (st) goto done;
+    c->has_outputs = true;
+    for (int i = 0; i < num_outputs; i++) {
+        fwd_tensor *o = &outputs[i];
+        int k;
+        for (k = 0; k < g->n_outputs; k++)
+            if (strcmp(g->values[g->outputs[k]].name, o->name) == 0) break;
+        const ir_tensor *r = &c->outputs[k];
+        if (o->data) {
+            if (o->size < r->nbytes) {
+                st = fwd_errorf(FWD_ERR_SHAPE, "output '%s' needs %zu bytes; the buffer given holds %zu",
+                                o->name, r->nbytes, o->size);
+                goto done;
+            }
+            memcpy(o->data, r->data, r->nbytes);
+        } else {
+            o->data = r->data;
+        }
+        o->dtype = r->dtype;
+        o->rank = r->shape.rank;
+        memcpy(o->dims, r->shape.dims, sizeof(int64_t) * (size_t)r->shape.rank);
+        o->size = r->nbytes;
+        o->device = FWD_DEVICE_CPU;
+        o->device_id = 0;
+    }
+done:
+    free(bound);
+    free(ptrs);
+    return st;
+}

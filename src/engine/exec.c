@@ -1,0 +1,368 @@
+#include "engine/exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op_schema.h"
+#include "util/error.h"
+
+typedef struct exec_frame {
+    const exec_env *env;
+    const ir_graph *g;
+    struct exec_frame *parent;
+    ir_tensor *vals;  /* per value id */
+    bool *owned;      /* vals[i].data was allocated by this frame */
+    bool *ready;      /* vals[i] holds a tensor */
+} exec_frame;
+
+/* ---- plans ---- */
+
+/* Mark, in last_use (of graph g), the values that subgraph sg (at any
+ * depth) reads from g's scope: they must live until g's end. */
+static void mark_outer_reads(const ir_graph *g, const ir_graph *sg, int *last_use)
+{
+    for (int v = 0; v < sg->n_values; v++) {
+        if (sg->values[v].kind != IR_VALUE_OUTER) continue;
+        int id = ir_graph_find(g, sg->values[v].name);
+        if (id >= 0) last_use[id] = g->n_nodes;
+    }
+    for (int i = 0; i < sg->n_nodes; i++)
+        for (int a = 0; a < sg->nodes[i].n_attrs; a++) {
+            const ir_attr *at = &sg->nodes[i].attrs[a];
+            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer_reads(g, at->g, last_use);
+            if (at->type == IR_ATTR_GRAPHS)
+                for (int k = 0; k < at->n; k++) mark_outer_reads(g, at->graphs[k], last_use);
+        }
+}
+
+static fwd_status plan_graph(const ir_graph *g, exec_plans *plans)
+{
+    if (plans->n == plans->cap) {
+        int ncap = plans->cap ? plans->cap * 2 : 4;
+        exec_plan *ni = realloc(plans->items, (size_t)ncap * sizeof *ni);
+        if (!ni) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory planning");
+        plans->items = ni;
+        plans->cap = ncap;
+    }
+    int *last_use = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+    if (!last_use) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory planning");
+    plans->items[plans->n].g = g;
+    plans->items[plans->n].last_use = last_use;
+    plans->n++;
+    for (int i = 0; i < g->n_values; i++) last_use[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0) last_use[n->inputs[j]] = i;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            const ir_attr *at = &n->attrs[a];
+            if (at->type == IR_ATTR_GRAPH && at->g) {
+                mark_outer_reads(g, at->g, last_use);
+                FWD_TRY(plan_graph(at->g, plans));
+            }
+            if (at->type == IR_ATTR_GRAPHS)
+                for (int k = 0; k < at->n; k++) {
+                    mark_outer_reads(g, at->graphs[k], last_use);
+                    FWD_TRY(plan_graph(at->graphs[k], plans));
+                }
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) last_use[g->outputs[i]] = g->n_nodes;
+    return FWD_OK;
+}
+
+fwd_status exec_plans_build(const ir_graph *g, exec_plans *plans)
+{
+    memset(plans, 0, sizeof *plans);
+    fwd_status st = plan_graph(g, plans);
+    if (st) exec_plans_free(plans);
+    return st;
+}
+
+void exec_plans_free(exec_plans *plans)
+{
+    for (int i = 0; i < plans->n; i++) free(plans->items[i].last_use);
+    free(plans->items);
+    memset(plans, 0, sizeof *plans);
+}
+
+static const exec_plan *find_plan(const exec_plans *plans, const ir_graph *g)
+{
+    for (int i = 0; i < plans->n; i++)
+        if (plans->items[i].g == g) return &plans->items[i];
+    return NULL;
+}
+
+/* ---- frames ---- */
+
+static const ir_tensor *resolve_outer(const exec_frame *f, const char *name)
+{
+    for (const exec_frame *p = f->parent; p; p = p->parent) {
+        int id = ir_graph_find(p->g, name);
+        if (id >= 0 && p->ready[id]) return &p->vals[id];
+    }
+    return NULL;
+}
+
+static void release_value(exec_frame *f, int id)
+{
+    if (f->owned[id]) f->env->backend->free(f->vals[id].data);
+    f->owned[id] = false;
+    f->ready[id] = false;
+    f->vals[id].data = NULL;
+}
+
+static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
+{
+    int64_t n = ir_shape_numel(&t->shape);
+    size_t esz = fwd_dtype_size(t->dtype);
+    if (n < 0 || esz == 0)
+        return fwd_errorf(FWD_ERR_INTERNAL, "allocating a tensor of unknown shape or dtype");
+    if (n > 0 && (uint64_t)n > (SIZE_MAX / 2) / esz)
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "tensor of %lld elements is too large", (long long)n);
+    t->nbytes = (size_t)n * esz;
+    t->data = be->alloc(t->nbytes);
+    if (!t->data)
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes", t->nbytes);
+    return FWD_OK;
+}
+
+typedef struct node_call {
+    fwd_kernel_ctx k;
+    exec_frame *frame;  /* NULL for exec_node_once */
+    const exec_env *env;
+    ir_tensor **outs;
+    bool *allocated;    /* per output: data set */
+} node_call;
+
+static fwd_status kc_alloc_output(fwd_kernel_ctx *k, int index, fwd_dtype dtype, const ir_shape *shape)
+{
+    node_call *c = (node_call *)k;
+    if (index < 0 || index >= k->n_out || !c->outs[index])
+        return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': output %d cannot be allocated", k->node->op_type,
+                          k->node->name, index);
+    ir_tensor *t = c->outs[index];
+    if (c->allocated[index]) {
+        c->env->backend->free(t->data);
+        c->allocated[index] = false;
+        t->data = NULL;
+    }
+    if (shape->rank < 0 || shape->rank > IR_MAX_RANK || !ir_shape_known(shape))
+        return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': output %d allocated with an unknown shape",
+                          k->node->op_type, k->node->name, index);
+    t->dtype = dtype;
+    t->shape = *shape;
+    FWD_TRY(alloc_tensor(c->env->backend, t));
+    c->allocated[index] = true;
+    return FWD_OK;
+}
+
+static void kc_free_tensor(fwd_kernel_ctx *k, ir_tensor *t)
+{
+    node_call *c = (node_call *)k;
+    if (t && t->data) c->env->backend->free(t->data);
+    if (t) t->data = NULL;
+}
+
+static fwd_status kc_run_graph(fwd_kernel_ctx *k, const ir_graph *g, const ir_tensor *const *inputs,
+                               int n_inputs, ir_tensor *outputs, int n_outputs)
+{
+    node_call *c = (node_call *)k;
+    if (n_outputs != g->n_outputs)
+        return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': subgraph has %d outputs, %d requested",
+                          k->node->op_type, k->node->name, g->n_outputs, n_outputs);
+    return exec_graph(c->env, c->frame, g, inputs, n_inputs, outputs);
+}
+
+/* Infer, allocate and run one node; outs[j] (NULL for absent outputs)
+ * receive allocated tensors. */
+static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *model, const ir_node *n,
+                           const ir_tensor *const *ins, ir_tensor **outs)
+{
+    ir_tensor inferred[64];
+    bool allocated[64] = {false};
+    if (n->n_outputs > 64)
+        return fwd_errorf(FWD_ERR_UNSUPPORTED, "node '%s' has more than 64 outputs", n->name);
+    ir_infer_ctx ic = {.node = n, .model = model, .n_in = n->n_inputs, .in = ins,
+                       .n_out = n->n_outputs, .out = inferred};
+    FWD_TRY(ir_infer_node(&ic));
+    bool known = !ic.data_dependent;
+    for (int j = 0; j < n->n_outputs && known; j++)
+        if (outs[j] && (!ir_shape_known(&inferred[j].shape) || inferred[j].dtype == FWD_DTYPE_UNDEFINED))
+            known = false;
+    fwd_status st = FWD_OK;
+    for (int j = 0; j < n->n_outputs; j++) {
+        if (!outs[j]) continue;
+        outs[j]->dtype = inferred[j].dtype;
+        outs[j]->shape = inferred[j].shape;
+        outs[j]->data = NULL;
+        outs[j]->nbytes = 0;
+        if (known) {
+            st = alloc_tensor(env->backend, outs[j]);
+            if (st) goto fail;
+            allocated[j] = true;
+        }
+    }
+    node_call call = {
+        .k = {.node = n, .n_in = n->n_inputs, .in = ins, .n_out = n->n_outputs,
+              .out = (ir_tensor *const *)outs, .scope = frame, .run_graph = kc_run_graph,
+              .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output},
+        .frame = frame, .env = env, .outs = outs, .allocated = allocated};
+    st = env->backend->run_node(&call.k);
+    if (st) goto fail;
+    for (int j = 0; j < n->n_outputs; j++)
+        if (outs[j] && !allocated[j]) {
+            st = fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': kernel did not produce output %d", n->op_type,
+                            n->name, j);
+            goto fail;
+        }
+    return FWD_OK;
+fail:
+    for (int j = 0; j < n->n_outputs; j++)
+        if (outs[j] && allocated[j]) {
+            env->backend->free(outs[j]->data);
+            outs[j]->data = NULL;
+        }
+    return st;
+}
+
+fwd_status exec_node_once(const exec_env *env, ir_model *model, const ir_node *node,
+                          const ir_tensor *const *inputs, int n_in, ir_tensor *outputs)
+{
+    (void)n_in;
+    ir_tensor *outs[64];
+    if (node->n_outputs > 64) return fwd_errorf(FWD_ERR_UNSUPPORTED, "too many outputs");
+    for (int j = 0; j < node->n_outputs; j++) {
+        outputs[j].data = NULL;
+        outs[j] = node->outputs[j] >= 0 ? &outputs[j] : NULL;
+    }
+    return run_node(env, NULL, model, node, inputs, outs);
+}
+
+static fwd_status copy_out(const fwd_backend *be, const ir_tensor *src, ir_tensor *dst)
+{
+    dst->dtype = src->dtype;
+    dst->shape = src->shape;
+    FWD_TRY(alloc_tensor(be, dst));
+    if (dst->nbytes) memcpy(dst->data, src->data, dst->nbytes);
+    return FWD_OK;
+}
+
+fwd_status exec_graph(const exec_env *env, exec_frame *parent, const ir_graph *g,
+                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs)
+{
+    const exec_plan *plan = find_plan(env->plans, g);
+    if (!plan) return fwd_errorf(FWD_ERR_INTERNAL, "graph '%s' has no execution plan", g->name);
+    if (n_inputs != g->n_inputs)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "graph '%s' takes %d inputs, %d given", g->name,
+                          g->n_inputs, n_inputs);
+    exec_frame f = {.env = env, .g = g, .parent = parent};
+    size_t nv = (size_t)g->n_values + 1;
+    f.vals = calloc(nv, sizeof *f.vals);
+    f.owned = calloc(nv, sizeof *f.owned);
+    f.ready = calloc(nv, sizeof *f.ready);
+    fwd_status st = FWD_OK;
+    int n_out_done = 0;
+    if (!f.vals || !f.owned || !f.ready) {
+        st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory running graph '%s'", g->name);
+        goto done;
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        const ir_value *v = &g->values[i];
+        if (v->kind == IR_VALUE_CONST) {
+            f.vals[i] = v->t;
+            f.ready[i] = true;
+        } else if (v->kind == IR_VALUE_OUTER) {
+            const ir_tensor *t = resolve_outer(&f, v->name);
+            if (t) {
+                f.vals[i] = *t;
+                f.ready[i] = true;
+            }
+        }
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        int id = g->inputs[i];
+        if (!inputs[i]) continue;
+        f.vals[id] = *inputs[i];
+        f.ready[id] = true;
+    }
+    const ir_tensor *ins[256];
+    ir_tensor *outs[64];
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->n_inputs > 256) {
+            st = fwd_errorf(FWD_ERR_UNSUPPORTED, "node '%s' has more than 256 inputs", n->name);
+            goto done;
+        }
+        for (int j = 0; j < n->n_inputs; j++) {
+            int id = n->inputs[j];
+            if (id < 0) {
+                ins[j] = NULL;
+                continue;
+            }
+            if (!f.ready[id]) {
+                st = fwd_errorf(FWD_ERR_INTERNAL, "node '%s' (%s): input '%s' has no value", n->name,
+                                n->op_type, g->values[id].name);
+                goto done;
+            }
+            ins[j] = &f.vals[id];
+        }
+        for (int j = 0; j < n->n_outputs; j++) {
+            int id = n->outputs[j];
+            outs[j] = id >= 0 ? &f.vals[id] : NULL;
+        }
+        st = run_node(env, &f, g->model, n, ins, outs);
+        if (st) goto done;
+        for (int j = 0; j < n->n_outputs; j++) {
+            int id = n->outputs[j];
+            if (id < 0) continue;
+            f.owned[id] = true;
+            f.ready[id] = true;
+            if (plan->last_use[id] < 0) release_value(&f, id); /* unused output */
+        }
+        /* free intermediates whose last reader was this node */
+        for (int j = 0; j < n->n_inputs; j++) {
+            int id = n->inputs[j];
+            if (id >= 0 && plan->last_use[id] == i && f.owned[id]) release_value(&f, id);
+        }
+    }
+    for (n_out_done = 0; n_out_done < g->n_outputs; n_out_done++) {
+        int id = g->outputs[n_out_done];
+        ir_tensor *dst = &outputs[n_out_done];
+        if (!f.ready[id]) {
+            st = fwd_errorf(FWD_ERR_INTERNAL, "graph '%s': output '%s' has no value", g->name,
+                            g->values[id].name);
+            goto done;
+        }
+        /* hand over what we own, once; copy borrowed data or a value
+         * listed twice as an output */
+        bool again = false;
+        for (int k = 0; k < n_out_done; k++)
+            if (g->outputs[k] == id) again = true;
+        if (f.owned[id] && !again) {
+            *dst = f.vals[id];
+            /* keep it readable for a later duplicate, but no longer ours */
+            f.owned[id] = false;
+        } else {
+            st = copy_out(env->backend, &f.vals[id], dst);
+            if (st) goto done;
+        }
+    }
+done:
+    if (st) {
+        for (int k = 0; k < n_out_done; k++) {
+            env->backend->free(outputs[k].data);
+            outputs[k].data = NULL;
+        }
+    }
+    if (f.owned)
+        for (int i = 0; i < g->n_values; i++)
+            if (f.owned[i]) env->backend->free(f.vals[i].data);
+    free(f.vals);
+    free(f.owned);
+    free(f.ready);
+    return st;
+}

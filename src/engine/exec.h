@@ -1,0 +1,49 @@
+/*
+ * Graph execution: runs a graph's nodes in order on a backend, inferring
+ * each node's output shapes from its concrete inputs, allocating outputs
+ * and freeing every intermediate after its last use. Subgraphs (If, Loop,
+ * Scan bodies) run through the same path with a frame chain, so outer-scope
+ * values resolve by name.
+ */
+#ifndef FWD_ENGINE_EXEC_H
+#define FWD_ENGINE_EXEC_H
+
+#include "backend/backend.h"
+#include "ir/ir.h"
+
+/* Per-graph facts computed once at build time. */
+typedef struct exec_plan {
+    const ir_graph *g;
+    int *last_use; /* per value: index of the last node reading it; n_nodes
+                      for graph outputs (kept), -1 when unread */
+} exec_plan;
+
+typedef struct exec_plans {
+    exec_plan *items;
+    int n, cap;
+} exec_plans;
+
+fwd_status exec_plans_build(const ir_graph *g, exec_plans *plans);
+void exec_plans_free(exec_plans *plans);
+
+typedef struct exec_env {
+    const fwd_backend *backend;
+    const exec_plans *plans;
+} exec_env;
+
+/*
+ * Run graph g. inputs[i] binds g->inputs[i]. outputs[i] receives
+ * g->outputs[i] with data allocated by the backend; the caller owns it and
+ * frees it with env->backend->free. parent is the enclosing frame (NULL
+ * for the main graph).
+ */
+struct exec_frame;
+fwd_status exec_graph(const exec_env *env, struct exec_frame *parent, const ir_graph *g,
+                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs);
+
+/* Run one node on inputs (constant folding). Outputs are allocated as in
+ * exec_graph; n_out must equal node->n_outputs (absent outputs get no data). */
+fwd_status exec_node_once(const exec_env *env, ir_model *model, const ir_node *node,
+                          const ir_tensor *const *inputs, int n_in, ir_tensor *outputs);
+
+#endif
