@@ -168,7 +168,7 @@ static int run_isolated(const char *root, const char *name, int timeout_s, char 
         ssize_t w = write(fds[1], m, strlen(m));
         (void)w;
         close(fds[1]);
-        _exit(rc);
+        exit(rc); /* exit, not _exit: LeakSanitizer checks at exit */
     }
     close(fds[1]);
     int status = 0;

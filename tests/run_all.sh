@@ -1,0 +1,43 @@
+#!/bin/sh
+# Run every CPU test suite and close with one total line.
+#   tests/run_all.sh BUILD_DIR ASAN_BUILD_DIR
+# Suites: ONNX node conformance, bad inputs, model zoo vs ONNX Runtime,
+# the example, and the sanitizer build's node and bad-input runs.
+set -u
+build=${1:-build}
+asan=${2:-build-asan}
+py=${PY:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+log=$(mktemp -d)
+total_p=0; total_f=0; total_s=0; broken=""
+
+suite() { # name command...
+    name=$1; shift
+    echo "==== $name: $*"
+    "$@" >"$log/$name.out" 2>&1
+    rc=$?
+    grep -v '^PASS ' "$log/$name.out" | tail -n 60
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$name: no result line (exit $rc)"
+        total_f=$((total_f + 1)); broken="$broken $name"; return
+    fi
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p'); s=${s:-0}
+    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then total_f=$((total_f + 1)); broken="$broken $name"; fi
+}
+
+suite node "$build/bin/node_tests"
+suite bad_inputs "$build/bin/test_bad_inputs"
+suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
+suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+suite node_asan "$asan/bin/node_tests" --timeout 300
+suite bad_inputs_asan "$asan/bin/test_bad_inputs"
+[ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"
+rm -rf "$log"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]
