@@ -31,12 +31,14 @@ suite() { # name command...
 
 suite node "$build/bin/node_tests"
 suite bad_inputs "$build/bin/test_bad_inputs"
+suite api "$build/bin/test_api"
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite node_asan "$asan/bin/node_tests" --timeout 300
 suite bad_inputs_asan "$asan/bin/test_bad_inputs"
+suite api_asan "$asan/bin/test_api"
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"
 rm -rf "$log"
 echo "$total_p passed, $total_f failed, $total_s skipped"

@@ -113,6 +113,14 @@ fwd_status fwd_engine_output(const fwd_engine *e, int index, fwd_tensor_info *in
     return graph_io(e, false, index, info);
 }
 
+fwd_status fwd_engine_num_layers(const fwd_engine *e, int *count)
+{
+    fwd_error_clear();
+    CHECK_ARG(e && count, "engine or count is NULL");
+    *count = e->ir->graph->n_nodes;
+    return FWD_OK;
+}
+
 fwd_status fwd_context_create(const fwd_engine *e, fwd_context **out)
 {
     fwd_error_clear();
