@@ -1,0 +1,301 @@
+/*
+ * Conv and ConvTranspose (float32; float16/float64 through conversion).
+ *
+ * Conv: per image and group, im2col + sgemm (1x1 stride-1 unpadded convs
+ * use the input directly); depthwise convs (one input channel per group)
+ * run a direct kernel, since a GEMM with one row is wasteful.
+ * ConvTranspose: sgemm into columns, then col2im scatter-add.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/nn_internal.h"
+
+/* Largest im2col buffer we allocate. */
+#define COL_MAX_BYTES ((int64_t)1 << 30)
+
+fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
+                           const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s)
+{
+    int rank = x->shape.rank;
+    if (rank < 3) return cpu_kernel_error(k, FWD_ERR_SHAPE, "input X needs rank >= 3, got %d", rank);
+    if (rank > 5) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "more than 3 spatial dims");
+    if (w->shape.rank != rank)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "weight W has rank %d, X has rank %d",
+                                w->shape.rank, rank);
+    s->n = x->shape.dims[0];
+    s->c = x->shape.dims[1];
+    s->m = w->shape.dims[0];
+    s->group = ir_attr_int(k->node, "group", 1);
+    if (s->group < 1 || s->c % s->group || s->m % s->group)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "group %lld does not divide channels %lld and filters %lld",
+                                (long long)s->group, (long long)s->c, (long long)s->m);
+    s->cg = s->c / s->group;
+    s->mg = s->m / s->group;
+    if (w->shape.dims[1] != s->cg)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE,
+                                "weight has %lld input channels, expected %lld (channels / group)",
+                                (long long)w->shape.dims[1], (long long)s->cg);
+    if (b && (b->shape.rank != 1 || b->shape.dims[0] != s->m))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "bias must have shape [%lld]", (long long)s->m);
+    FWD_TRY(nn_window_for(k, x, w->shape.dims + 2, false, &s->w));
+    nn_geom3_from(&s->w, &s->g);
+    if (y->shape.rank != rank || y->shape.dims[1] != s->m ||
+        (int64_t)ir_tensor_numel(y) != s->n * s->m * s->g.out_size)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape mismatch");
+    return FWD_OK;
+}
+
+/* ---- depthwise (2-D or 1-D, one input channel per group) ---- */
+
+typedef struct dw_job {
+    const nn_conv_shape *s;
+    const float *x, *w, *b;
+    float *y;
+    int64_t lo[64], hi[64];
+} dw_job;
+
+static void dw_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const dw_job *j = arg;
+    const nn_geom3 *g = &j->s->g;
+    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int64_t KH = g->k[1], KW = g->k[2], sh = g->s[1], sw = g->s[2];
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n = p / j->s->m, m = p % j->s->m, c = m / j->s->mg;
+        const float *x = j->x + (n * j->s->c + c) * H * W;
+        const float *w = j->w + m * KH * KW;
+        float *y = j->y + p * OH * OW;
+        float bias = j->b ? j->b[m] : 0.0f;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *yr = y + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * sh - g->p[1] + kh * g->d[1];
+                if (ih < 0 || ih >= H) continue;
+                const float *xr = x + ih * W;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    float wv = w[kh * KW + kw];
+                    int64_t off = kw * g->d[2] - g->p[2], lo = j->lo[kw], hi = j->hi[kw];
+                    if (sw == 1) {
+                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
+                    } else if (sw == 2) {
+                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[2 * ow + off];
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
+
+static void conv_depthwise(const nn_conv_shape *s, const float *x, const float *w, const float *b, float *y)
+{
+    dw_job j = {s, x, w, b, y, {0}, {0}};
+    const nn_geom3 *g = &s->g;
+    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+        int64_t off = kw * g->d[2] - g->p[2];
+        int64_t lo = ceil_div(-off, g->s[2]), hi = floor_div(g->in[2] - 1 - off, g->s[2]) + 1;
+        if (lo < 0) lo = 0;
+        if (hi > g->out[2]) hi = g->out[2];
+        if (hi < lo) hi = lo;
+        j.lo[kw] = lo;
+        j.hi[kw] = hi;
+    }
+    int64_t per_plane = g->out_size * g->k_size;
+    fwd_parallel_for(s->n * s->m, 20000 / (per_plane + 1) + 1, dw_planes, &j);
+}
+
+/* ---- general: im2col + sgemm ---- */
+
+typedef struct bias_job {
+    float *y;
+    const float *b;
+    int64_t m, plane;
+} bias_job;
+
+static void bias_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const bias_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        float v = j->b[r % j->m];
+        float *yr = j->y + r * j->plane;
+        for (int64_t i = 0; i < j->plane; i++) yr[i] = v;
+    }
+}
+
+static fwd_status conv_f32(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    nn_conv_shape s;
+    FWD_TRY(nn_conv_prepare(k, k->in[0], k->in[1], nn_in(k, 2), k->out[0], &s));
+    const float *x = k->in[0]->data, *w = k->in[1]->data;
+    const ir_tensor *bt = nn_in(k, 2);
+    const float *b = bt ? bt->data : NULL;
+    float *y = k->out[0]->data;
+    const nn_geom3 *g = &s.g;
+    int64_t P = g->out_size, K = s.cg * g->k_size;
+    if (s.n * s.m * P == 0) return FWD_OK;
+    if (K == 0) { /* no input channels: the output is the bias */
+        for (int64_t i = 0; i < s.n * s.m; i++)
+            for (int64_t p = 0; p < P; p++) y[i * P + p] = b ? b[i % s.m] : 0.0f;
+        return FWD_OK;
+    }
+    if (s.cg == 1 && s.group > 1 && s.w.nsp <= 2 && g->k[2] <= 64) {
+        conv_depthwise(&s, x, w, b, y);
+        return FWD_OK;
+    }
+    if (!nn_blas_fits(s.mg, P, K)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
+    if (b) {
+        bias_job bj = {y, b, s.m, P};
+        fwd_parallel_for(s.n * s.m, 16384 / (P + 1) + 1, bias_rows, &bj);
+    }
+    float beta = b ? 1.0f : 0.0f;
+    bool pointwise = g->k_size == 1;
+    for (int i = 0; i < s.w.nsp; i++)
+        if (s.w.stride[i] != 1 || s.w.pad_begin[i] != 0 || s.w.pad_end[i] != 0) pointwise = false;
+    if (pointwise) {
+        for (int64_t n = 0; n < s.n; n++)
+            for (int64_t gi = 0; gi < s.group; gi++)
+                nn_sgemm(false, false, s.mg, P, K, 1.0f, w + gi * s.mg * K, K,
+                         x + (n * s.c + gi * s.cg) * g->in_size, P, beta,
+                         y + (n * s.m + gi * s.mg) * P, P);
+        return FWD_OK;
+    }
+    size_t col_bytes = (size_t)K * (size_t)P * sizeof(float);
+    if ((int64_t)col_bytes > COL_MAX_BYTES)
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "im2col buffer of %zu bytes is too large",
+                                col_bytes);
+    float *col = malloc(col_bytes);
+    if (!col) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
+    for (int64_t n = 0; n < s.n; n++) {
+        for (int64_t gi = 0; gi < s.group; gi++) {
+            nn_im2col_f32(x + (n * s.c + gi * s.cg) * g->in_size, s.cg, &s.w, col);
+            nn_sgemm(false, false, s.mg, P, K, 1.0f, w + gi * s.mg * K, K, col, P, beta,
+                     y + (n * s.m + gi * s.mg) * P, P);
+        }
+    }
+    free(col);
+    return FWD_OK;
+}
+
+fwd_status cpu_conv(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    fwd_dtype dt = k->in[0]->dtype;
+    const ir_tensor *b = nn_in(k, 2);
+    if (k->in[1]->dtype != dt || (b && b->dtype != dt))
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "X, W and B must share one dtype");
+    if (dt == FWD_FLOAT32) return conv_f32(k);
+    if (nn_is_wide_or_half(dt)) return nn_run_as_f32(k, conv_f32);
+    return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "dtype %s not supported", fwd_dtype_name(dt));
+}
+
+/* ---- ConvTranspose ---- */
+
+typedef struct col2im_job {
+    const float *col; /* [mg * k_size, in_size] */
+    float *y;         /* [mg, out_size] of this image and group */
+    const float *bias;
+    nn_geom3 g;
+} col2im_job;
+
+static void col2im_channels(void *arg, int64_t m0, int64_t m1)
+{
+    const col2im_job *j = arg;
+    const nn_geom3 *g = &j->g;
+    const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
+    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    for (int64_t m = m0; m < m1; m++) {
+        float *y = j->y + m * g->out_size;
+        float bv = j->bias ? j->bias[m] : 0.0f;
+        for (int64_t i = 0; i < g->out_size; i++) y[i] = bv;
+        for (int64_t kd = 0; kd < g->k[0]; kd++)
+            for (int64_t kh = 0; kh < g->k[1]; kh++)
+                for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                    int64_t kidx = (kd * g->k[1] + kh) * g->k[2] + kw;
+                    const float *c = j->col + (m * g->k_size + kidx) * g->in_size;
+                    int64_t off = kw * g->d[2] - g->p[2], sw = g->s[2];
+                    /* input w range whose output position is inside [0, OW) */
+                    int64_t lo = ceil_div(-off, sw), hi = floor_div(OW - 1 - off, sw) + 1;
+                    if (lo < 0) lo = 0;
+                    if (hi > W) hi = W;
+                    for (int64_t id = 0; id < D; id++) {
+                        int64_t od = id * g->s[0] - g->p[0] + kd * g->d[0];
+                        if (od < 0 || od >= OD) continue;
+                        for (int64_t ih = 0; ih < H; ih++) {
+                            int64_t oh = ih * g->s[1] - g->p[1] + kh * g->d[1];
+                            if (oh < 0 || oh >= OH) continue;
+                            const float *cr = c + (id * H + ih) * W;
+                            float *yr = y + (od * OH + oh) * OW;
+                            for (int64_t iw = lo; iw < hi; iw++) yr[iw * sw + off] += cr[iw];
+                        }
+                    }
+                }
+    }
+}
+
+static fwd_status conv_transpose_f32(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    const ir_tensor *xt = k->in[0], *wt = k->in[1], *bt = nn_in(k, 2);
+    int rank = xt->shape.rank;
+    if (rank < 3) return cpu_kernel_error(k, FWD_ERR_SHAPE, "input X needs rank >= 3, got %d", rank);
+    if (rank > 5) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "more than 3 spatial dims");
+    if (wt->shape.rank != rank)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "weight W has rank %d, X has rank %d",
+                                wt->shape.rank, rank);
+    int64_t n_img = xt->shape.dims[0], c = xt->shape.dims[1];
+    int64_t group = ir_attr_int(k->node, "group", 1);
+    if (group < 1 || c % group || wt->shape.dims[0] != c)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "weight dim 0 (%lld) must equal the channels (%lld), divisible by group %lld",
+                                (long long)wt->shape.dims[0], (long long)c, (long long)group);
+    int64_t cg = c / group, mg = wt->shape.dims[1], m = mg * group;
+    if (bt && (bt->shape.rank != 1 || bt->shape.dims[0] != m))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "bias must have shape [%lld]", (long long)m);
+    nn_window win;
+    nn_msg msg;
+    fwd_status st = nn_window_init(&win, k->node, rank - 2, wt->shape.dims + 2, false, &msg);
+    if (st == FWD_OK) st = nn_window_transpose(&win, k->node, xt->shape.dims + 2, &msg);
+    if (st != FWD_OK) return cpu_kernel_error(k, st, "%s", msg.text);
+    col2im_job j;
+    nn_geom3_from(&win, &j.g);
+    float *y = k->out[0]->data;
+    if ((int64_t)ir_tensor_numel(k->out[0]) != n_img * m * j.g.out_size)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape mismatch");
+    int64_t rows = mg * j.g.k_size, P = j.g.in_size;
+    if (n_img * m * j.g.out_size == 0) return FWD_OK;
+    if (!nn_blas_fits(rows, P, cg)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "too large");
+    float *col = malloc((size_t)(rows * P + 1) * sizeof(float));
+    if (!col) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for col2im");
+    const float *x = xt->data, *w = wt->data;
+    for (int64_t n = 0; n < n_img; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            /* col = W_g^T (rows x cg) * X_g (cg x P) */
+            nn_sgemm(true, false, rows, P, cg, 1.0f, w + gi * cg * rows, rows,
+                     x + (n * c + gi * cg) * P, P, 0.0f, col, P);
+            j.col = col;
+            j.y = y + (n * m + gi * mg) * j.g.out_size;
+            j.bias = bt ? (const float *)bt->data + gi * mg : NULL;
+            int64_t per = j.g.k_size * P + j.g.out_size;
+            fwd_parallel_for(mg, 20000 / (per + 1) + 1, col2im_channels, &j);
+        }
+    free(col);
+    return FWD_OK;
+}
+
+fwd_status cpu_conv_transpose(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    fwd_dtype dt = k->in[0]->dtype;
+    const ir_tensor *b = nn_in(k, 2);
+    if (k->in[1]->dtype != dt || (b && b->dtype != dt))
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "X, W and B must share one dtype");
+    if (dt == FWD_FLOAT32) return conv_transpose_f32(k);
+    if (nn_is_wide_or_half(dt)) return nn_run_as_f32(k, conv_transpose_f32);
+    return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "dtype %s not supported", fwd_dtype_name(dt));
+}

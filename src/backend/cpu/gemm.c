@@ -1,0 +1,278 @@
+/*
+ * MatMul and Gemm, and the OpenBLAS wrappers the other nn kernels use.
+ *
+ * Threading: OpenBLAS threads large products itself (its thread count is
+ * set once to our pool's size). Batched products whose matrices are small
+ * are split by us over the batch (and rows), each piece small enough that
+ * OpenBLAS runs it on the calling thread, so the two never nest.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/nn_internal.h"
+#include "ir/op_schema.h"
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_init(void) { openblas_set_num_threads(fwd_num_threads()); }
+
+bool nn_blas_fits(int64_t m, int64_t n, int64_t k)
+{
+    return m >= 0 && n >= 0 && k >= 0 && m < INT_MAX && n < INT_MAX && k < INT_MAX &&
+           m * k < INT_MAX && k * n < INT_MAX && m * n < INT_MAX;
+}
+
+void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc)
+{
+    pthread_once(&blas_once, blas_init);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda, b,
+                (int)ldb, beta, c, (int)ldc);
+}
+
+void nn_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+              int64_t ldc)
+{
+    pthread_once(&blas_once, blas_init);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0 ? 0.0 : beta * c[i * ldc + j];
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda, b,
+                (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---- MatMul ---- */
+
+typedef struct mm_plan {
+    fwd_dtype dt;
+    size_t esz;
+    int64_t m, n, k;
+    const char *a, *b;
+    char *y;
+    ir_shape batch;                 /* broadcast batch shape */
+    int64_t a_str[IR_MAX_RANK];     /* batch strides in matrices */
+    int64_t b_str[IR_MAX_RANK];
+    int64_t rows_per_task, tasks_per_batch;
+} mm_plan;
+
+/* Integer product of rows x k by k x n, wrapping like the hardware. */
+#define DEFINE_MM_INT(NAME, T, U)                                                        \
+    static void NAME(const T *a, const T *b, T *y, int64_t rows, int64_t n, int64_t k)  \
+    {                                                                                    \
+        for (int64_t i = 0; i < rows; i++) {                                             \
+            U *yr = (U *)(y + i * n);                                                    \
+            for (int64_t j = 0; j < n; j++) yr[j] = 0;                                   \
+            for (int64_t kk = 0; kk < k; kk++) {                                         \
+                U av = (U)a[i * k + kk];                                                 \
+                const T *br = b + kk * n;                                                \
+                for (int64_t j = 0; j < n; j++) yr[j] += av * (U)br[j];                  \
+            }                                                                            \
+        }                                                                                \
+    }
+DEFINE_MM_INT(mm_i32, int32_t, uint32_t)
+DEFINE_MM_INT(mm_i64, int64_t, uint64_t)
+DEFINE_MM_INT(mm_u32, uint32_t, uint32_t)
+DEFINE_MM_INT(mm_u64, uint64_t, uint64_t)
+
+/* y (rows x n) = a (rows x k) * b (k x n), all contiguous. */
+static void mm_block(const mm_plan *p, const char *a, const char *b, char *y, int64_t rows)
+{
+    switch (p->dt) {
+    case FWD_FLOAT32:
+        nn_sgemm(false, false, rows, p->n, p->k, 1.0f, (const float *)a, p->k, (const float *)b,
+                 p->n, 0.0f, (float *)y, p->n);
+        break;
+    case FWD_FLOAT64:
+        nn_dgemm(false, false, rows, p->n, p->k, 1.0, (const double *)a, p->k, (const double *)b,
+                 p->n, 0.0, (double *)y, p->n);
+        break;
+    case FWD_INT32: mm_i32((const int32_t *)a, (const int32_t *)b, (int32_t *)y, rows, p->n, p->k); break;
+    case FWD_INT64: mm_i64((const int64_t *)a, (const int64_t *)b, (int64_t *)y, rows, p->n, p->k); break;
+    case FWD_UINT32: mm_u32((const uint32_t *)a, (const uint32_t *)b, (uint32_t *)y, rows, p->n, p->k); break;
+    case FWD_UINT64: mm_u64((const uint64_t *)a, (const uint64_t *)b, (uint64_t *)y, rows, p->n, p->k); break;
+    default: break;
+    }
+}
+
+static void mm_task(const mm_plan *p, int64_t t)
+{
+    int64_t bi = t / p->tasks_per_batch, part = t % p->tasks_per_batch;
+    int64_t r0 = part * p->rows_per_task, r1 = r0 + p->rows_per_task;
+    if (r1 > p->m) r1 = p->m;
+    if (r0 >= r1) return;
+    int64_t ao = cpu_offset(&p->batch, p->a_str, bi), bo = cpu_offset(&p->batch, p->b_str, bi);
+    const char *a = p->a + ((size_t)ao * (size_t)(p->m * p->k) + (size_t)(r0 * p->k)) * p->esz;
+    const char *b = p->b + (size_t)bo * (size_t)(p->k * p->n) * p->esz;
+    char *y = p->y + ((size_t)bi * (size_t)(p->m * p->n) + (size_t)(r0 * p->n)) * p->esz;
+    mm_block(p, a, b, y, r1 - r0);
+}
+
+static void mm_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    for (int64_t t = t0; t < t1; t++) mm_task(arg, t);
+}
+
+fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,
+                             ir_tensor *y)
+{
+    int ra = a->shape.rank, rb = b->shape.rank;
+    if (ra < 1 || rb < 1)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "operands must have rank >= 1");
+    mm_plan p = {.dt = a->dtype, .esz = fwd_dtype_size(a->dtype), .a = a->data, .b = b->data, .y = y->data};
+    p.m = ra == 1 ? 1 : a->shape.dims[ra - 2];
+    p.k = a->shape.dims[ra - 1];
+    p.n = rb == 1 ? 1 : b->shape.dims[rb - 1];
+    int64_t kb = rb == 1 ? b->shape.dims[0] : b->shape.dims[rb - 2];
+    if (kb != p.k)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
+                                (long long)p.k, (long long)kb);
+    ir_shape ba = {.rank = ra > 2 ? ra - 2 : 0}, bb = {.rank = rb > 2 ? rb - 2 : 0};
+    memcpy(ba.dims, a->shape.dims, sizeof(int64_t) * (size_t)ba.rank);
+    memcpy(bb.dims, b->shape.dims, sizeof(int64_t) * (size_t)bb.rank);
+    if (ir_broadcast_shapes(&ba, &bb, &p.batch) != FWD_OK)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "batch dimensions do not broadcast");
+    int64_t nb = ir_shape_numel(&p.batch);
+    if ((int64_t)ir_tensor_numel(y) != nb * p.m * p.n)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output size mismatch");
+    if (nb == 0 || p.m == 0 || p.n == 0) return FWD_OK;
+    if (p.k == 0) {
+        memset(y->data, 0, ir_tensor_numel(y) * p.esz);
+        return FWD_OK;
+    }
+    if (!nn_blas_fits(p.m * (ir_shape_numel(&ba) > 0 ? ir_shape_numel(&ba) : 1), p.n, p.k))
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "matrices too large");
+    cpu_broadcast_strides(&ba, &p.batch, p.a_str);
+    cpu_broadcast_strides(&bb, &p.batch, p.b_str);
+    int64_t nb_b = ir_shape_numel(&bb), nb_a = ir_shape_numel(&ba);
+    /* B shared by every batch and A dense: one product with batch*m rows. */
+    if (nb_b == 1 && nb_a == nb) {
+        p.m *= nb;
+        p.batch.rank = 0;
+        nb = 1;
+    }
+    int64_t mnk = p.m * p.n * p.k;
+    bool floaty = p.dt == FWD_FLOAT32 || p.dt == FWD_FLOAT64;
+    p.rows_per_task = p.m;
+    p.tasks_per_batch = 1;
+    if (floaty && mnk > NN_SGEMM_SERIAL_MNK) {
+        /* Large: split rows into serial-size pieces when there is a batch
+         * to spread, else let OpenBLAS thread one big product. */
+        int64_t rows = NN_SGEMM_SERIAL_MNK / (p.n * p.k);
+        if (nb > 1 && rows >= 16) {
+            p.rows_per_task = rows;
+            p.tasks_per_batch = (p.m + rows - 1) / rows;
+        } else {
+            for (int64_t t = 0; t < nb; t++) mm_task(&p, t);
+            return FWD_OK;
+        }
+    } else if (!floaty && nb == 1) {
+        int64_t rows = 65536 / (p.n * p.k + 1) + 1;
+        p.rows_per_task = rows;
+        p.tasks_per_batch = (p.m + rows - 1) / rows;
+    }
+    int64_t ntasks = nb * p.tasks_per_batch;
+    int64_t work = p.rows_per_task * p.n * p.k;
+    fwd_parallel_for(ntasks, 200000 / (work + 1) + 1, mm_tasks, &p);
+    return FWD_OK;
+}
+
+static fwd_status matmul_f32(fwd_kernel_ctx *k)
+{
+    return nn_matmul_tensors(k, k->in[0], k->in[1], k->out[0]);
+}
+
+fwd_status cpu_matmul(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    fwd_dtype dt = k->in[0]->dtype;
+    if (k->in[1]->dtype != dt)
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "A and B differ in dtype");
+    if (dt == FWD_FLOAT16 || dt == FWD_BFLOAT16) return nn_run_as_f32(k, matmul_f32);
+    switch (dt) {
+    case FWD_FLOAT32: case FWD_FLOAT64: case FWD_INT32: case FWD_INT64: case FWD_UINT32: case FWD_UINT64:
+        return nn_matmul_tensors(k, k->in[0], k->in[1], k->out[0]);
+    default:
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "dtype %s not supported", fwd_dtype_name(dt));
+    }
+}
+
+/* ---- Gemm ---- */
+
+/* Fills y (m x n) with beta * C broadcast (C of rank <= 2). */
+static fwd_status gemm_fill_c(fwd_kernel_ctx *k, const ir_tensor *c, float beta, float *y, int64_t m,
+                              int64_t n)
+{
+    ir_shape ys = {.rank = 2, .dims = {m, n}};
+    const ir_shape *cs = &c->shape;
+    if (cs->rank > 2) return cpu_kernel_error(k, FWD_ERR_SHAPE, "C must have rank <= 2");
+    for (int i = 0; i < cs->rank; i++) {
+        int64_t d = cs->dims[i], want = ys.dims[2 - cs->rank + i];
+        if (d != 1 && d != want)
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "C does not broadcast to [%lld, %lld]",
+                                    (long long)m, (long long)n);
+    }
+    int64_t str[2];
+    cpu_broadcast_strides(cs, &ys, str);
+    const float *cd = c->data;
+    for (int64_t i = 0; i < m; i++) {
+        float *yr = y + i * n;
+        const float *cr = cd + i * str[0];
+        if (str[1] == 0) {
+            float v = beta * cr[0];
+            for (int64_t j = 0; j < n; j++) yr[j] = v;
+        } else {
+            for (int64_t j = 0; j < n; j++) yr[j] = beta * cr[j];
+        }
+    }
+    return FWD_OK;
+}
+
+static fwd_status gemm_f32(fwd_kernel_ctx *k)
+{
+    const ir_tensor *a = k->in[0], *b = k->in[1], *c = nn_in(k, 2);
+    ir_tensor *y = k->out[0];
+    if (a->shape.rank != 2 || b->shape.rank != 2)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "A and B must be 2-D");
+    bool ta = ir_attr_int(k->node, "transA", 0) != 0, tb = ir_attr_int(k->node, "transB", 0) != 0;
+    float alpha = ir_attr_float(k->node, "alpha", 1.0f), beta = ir_attr_float(k->node, "beta", 1.0f);
+    int64_t m = a->shape.dims[ta ? 1 : 0], kk = a->shape.dims[ta ? 0 : 1];
+    int64_t kb = b->shape.dims[tb ? 1 : 0], n = b->shape.dims[tb ? 0 : 1];
+    if (kk != kb)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
+                                (long long)kk, (long long)kb);
+    if (!nn_blas_fits(m, n, kk)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "matrices too large");
+    float *yd = y->data;
+    bool use_c = c && c->data && beta != 0.0f;
+    if (use_c) FWD_TRY(gemm_fill_c(k, c, beta, yd, m, n));
+    nn_sgemm(ta, tb, m, n, kk, alpha, a->data, a->shape.dims[1], b->data, b->shape.dims[1],
+             use_c ? 1.0f : 0.0f, yd, n);
+    return FWD_OK;
+}
+
+fwd_status cpu_gemm(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    fwd_dtype dt = k->in[0]->dtype;
+    const ir_tensor *c = nn_in(k, 2);
+    if (k->in[1]->dtype != dt || (c && c->dtype != dt))
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "A, B and C must share one dtype");
+    if (dt == FWD_FLOAT32) return gemm_f32(k);
+    if (nn_is_wide_or_half(dt)) return nn_run_as_f32(k, gemm_f32);
+    return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "dtype %s not supported", fwd_dtype_name(dt));
+}

@@ -1,0 +1,145 @@
+/*
+ * im2col for convolutions (float32 and int32), and the window geometry
+ * embedded as 3-D so 1-D, 2-D and 3-D convolutions share one code path.
+ */
+#include <string.h>
+
+#include "backend/cpu/nn_internal.h"
+
+void nn_geom3_from(const nn_window *w, nn_geom3 *g)
+{
+    int lead = 3 - w->nsp;
+    g->in_size = g->out_size = g->k_size = 1;
+    for (int j = 0; j < 3; j++) {
+        int i = j - lead;
+        if (i < 0) {
+            g->in[j] = g->out[j] = g->k[j] = g->s[j] = g->d[j] = 1;
+            g->p[j] = 0;
+        } else {
+            g->in[j] = w->in[i];
+            g->out[j] = w->out[i];
+            g->k[j] = w->kernel[i];
+            g->s[j] = w->stride[i];
+            g->d[j] = w->dilation[i];
+            g->p[j] = w->pad_begin[i];
+        }
+        g->in_size *= g->in[j];
+        g->out_size *= g->out[j];
+        g->k_size *= g->k[j];
+    }
+}
+
+/* floor(a / b) and ceil(a / b) for b > 0 and any sign of a. */
+static inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
+
+typedef struct im2col_job {
+    const void *x;
+    void *col;
+    nn_geom3 g;
+    int64_t lo[64], hi[64]; /* valid output-w range per kernel w offset */
+} im2col_job;
+
+/* Output-w range [lo, hi) whose input w index is inside [0, W). */
+static void valid_w_range(const nn_geom3 *g, int64_t kw, int64_t *lo, int64_t *hi)
+{
+    int64_t off = kw * g->d[2] - g->p[2];
+    int64_t a = ceil_div(-off, g->s[2]);
+    int64_t b = floor_div(g->in[2] - 1 - off, g->s[2]) + 1;
+    if (a < 0) a = 0;
+    if (b > g->out[2]) b = g->out[2];
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+}
+
+#define DEFINE_IM2COL(NAME, T)                                                               \
+    static void NAME##_rows(void *arg, int64_t r0, int64_t r1)                               \
+    {                                                                                        \
+        const im2col_job *j = arg;                                                           \
+        const nn_geom3 *g = &j->g;                                                           \
+        const T *x = j->x;                                                                   \
+        T *col = j->col;                                                                     \
+        const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                        \
+        const int64_t D = g->in[0], H = g->in[1], W = g->in[2];                              \
+        for (int64_t r = r0; r < r1; r++) {                                                  \
+            int64_t kw = r % g->k[2], t = r / g->k[2];                                       \
+            int64_t kh = t % g->k[1];                                                        \
+            t /= g->k[1];                                                                    \
+            int64_t kd = t % g->k[0], c = t / g->k[0];                                       \
+            int64_t lo, hi;                                                                  \
+            if (kw < 64) {                                                                   \
+                lo = j->lo[kw];                                                              \
+                hi = j->hi[kw];                                                              \
+            } else {                                                                         \
+                valid_w_range(g, kw, &lo, &hi);                                              \
+            }                                                                                \
+            const int64_t woff = kw * g->d[2] - g->p[2];                                     \
+            const int64_t sw = g->s[2];                                                      \
+            T *dst = col + r * g->out_size;                                                  \
+            for (int64_t od = 0; od < OD; od++) {                                            \
+                int64_t id = od * g->s[0] - g->p[0] + kd * g->d[0];                          \
+                for (int64_t oh = 0; oh < OH; oh++, dst += OW) {                             \
+                    int64_t ih = oh * g->s[1] - g->p[1] + kh * g->d[1];                      \
+                    if (id < 0 || id >= D || ih < 0 || ih >= H) {                            \
+                        memset(dst, 0, sizeof(T) * (size_t)OW);                              \
+                        continue;                                                            \
+                    }                                                                        \
+                    const T *src = x + ((c * D + id) * H + ih) * W;                          \
+                    for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                         \
+                    if (sw == 1) {                                                           \
+                        if (hi > lo) memcpy(dst + lo, src + lo + woff, sizeof(T) * (size_t)(hi - lo)); \
+                    } else {                                                                 \
+                        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + woff];  \
+                    }                                                                        \
+                    for (int64_t ow = hi; ow < OW; ow++) dst[ow] = 0;                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    void NAME(const T *x, int64_t channels, const nn_window *w, T *col)                      \
+    {                                                                                        \
+        im2col_job j;                                                                        \
+        j.x = x;                                                                             \
+        j.col = col;                                                                         \
+        nn_geom3_from(w, &j.g);                                                              \
+        for (int64_t kw = 0; kw < 64 && kw < j.g.k[2]; kw++)                                 \
+            valid_w_range(&j.g, kw, &j.lo[kw], &j.hi[kw]);                                   \
+        int64_t rows = channels * j.g.k_size;                                                \
+        int64_t grain = 32768 / (j.g.out_size + 1) + 1;                                      \
+        fwd_parallel_for(rows, grain, NAME##_rows, &j);                                      \
+    }
+
+DEFINE_IM2COL(nn_im2col_f32, float)
+DEFINE_IM2COL(nn_im2col_i32, int32_t)
+
+typedef struct gemm_i32_job {
+    int64_t n, k;
+    const int32_t *a, *b;
+    int32_t *c;
+} gemm_i32_job;
+
+static void gemm_i32_rows(void *arg, int64_t m0, int64_t m1)
+{
+    const gemm_i32_job *j = arg;
+    for (int64_t m = m0; m < m1; m++) {
+        int32_t *crow = j->c + m * j->n;
+        memset(crow, 0, sizeof(int32_t) * (size_t)j->n);
+        const int32_t *arow = j->a + m * j->k;
+        for (int64_t kk = 0; kk < j->k; kk++) {
+            int32_t av = arow[kk];
+            if (!av) continue;
+            const int32_t *brow = j->b + kk * j->n;
+            /* unsigned arithmetic: wrap-around instead of signed overflow */
+            for (int64_t x = 0; x < j->n; x++)
+                crow[x] = (int32_t)((uint32_t)crow[x] + (uint32_t)av * (uint32_t)brow[x]);
+        }
+    }
+}
+
+void nn_gemm_i32(int64_t m, int64_t n, int64_t k, const int32_t *a, const int32_t *b, int32_t *c)
+{
+    gemm_i32_job j = {n, k, a, b, c};
+    int64_t grain = 65536 / (n * k + 1) + 1;
+    fwd_parallel_for(m, grain, gemm_i32_rows, &j);
+}

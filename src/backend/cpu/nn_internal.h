@@ -1,0 +1,120 @@
+/*
+ * Private interface of the CPU nn kernels (conv.c, gemm.c, pool.c,
+ * quant.c, detect.c; joined into cpu_kernels_nn by nn.c).
+ */
+#ifndef FWD_BACKEND_CPU_NN_INTERNAL_H
+#define FWD_BACKEND_CPU_NN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/cpu_util.h"
+#include "ir/nn_window.h"
+#include "util/threadpool.h"
+
+/* ---- kernels ---- */
+
+fwd_status cpu_conv(fwd_kernel_ctx *k);
+fwd_status cpu_conv_transpose(fwd_kernel_ctx *k);
+fwd_status cpu_matmul(fwd_kernel_ctx *k);
+fwd_status cpu_gemm(fwd_kernel_ctx *k);
+fwd_status cpu_max_pool(fwd_kernel_ctx *k);
+fwd_status cpu_average_pool(fwd_kernel_ctx *k);
+fwd_status cpu_lp_pool(fwd_kernel_ctx *k);
+fwd_status cpu_global_average_pool(fwd_kernel_ctx *k);
+fwd_status cpu_global_max_pool(fwd_kernel_ctx *k);
+fwd_status cpu_global_lp_pool(fwd_kernel_ctx *k);
+fwd_status cpu_max_unpool(fwd_kernel_ctx *k);
+fwd_status cpu_quantize_linear(fwd_kernel_ctx *k);
+fwd_status cpu_dequantize_linear(fwd_kernel_ctx *k);
+fwd_status cpu_dynamic_quantize_linear(fwd_kernel_ctx *k);
+fwd_status cpu_conv_integer(fwd_kernel_ctx *k);
+fwd_status cpu_qlinear_conv(fwd_kernel_ctx *k);
+fwd_status cpu_matmul_integer(fwd_kernel_ctx *k);
+fwd_status cpu_qlinear_matmul(fwd_kernel_ctx *k);
+fwd_status cpu_roi_align(fwd_kernel_ctx *k);
+fwd_status cpu_max_roi_pool(fwd_kernel_ctx *k);
+fwd_status cpu_non_max_suppression(fwd_kernel_ctx *k);
+
+/* ---- shared helpers (nn.c) ---- */
+
+/* Input i, or NULL when absent. */
+static inline const ir_tensor *nn_in(const fwd_kernel_ctx *k, int i)
+{
+    return i < k->n_in ? k->in[i] : NULL;
+}
+
+static inline ir_tensor *nn_out(const fwd_kernel_ctx *k, int i)
+{
+    return i < k->n_out ? k->out[i] : NULL;
+}
+
+/* Whether a dtype is computed by converting to float32 (f16, bf16, f64). */
+static inline bool nn_is_wide_or_half(fwd_dtype t)
+{
+    return t == FWD_FLOAT16 || t == FWD_BFLOAT16 || t == FWD_FLOAT64;
+}
+
+/* Runs fn (a float32 kernel) on float16/bfloat16/float64 tensors: inputs
+ * of those dtypes are converted to float32 copies, float outputs computed
+ * into float32 buffers and converted back. Outputs must be allocated. */
+fwd_status nn_run_as_f32(fwd_kernel_ctx *k, cpu_kernel_fn fn);
+
+/* Checks that inputs 0..n-1 are present. */
+fwd_status nn_need_inputs(const fwd_kernel_ctx *k, int n);
+
+/* Resolves the window of a forward op (Conv, pools) for input x; kernel
+ * as for nn_window_init. */
+fwd_status nn_window_for(const fwd_kernel_ctx *k, const ir_tensor *x, const int64_t *kernel,
+                         bool allow_ceil, nn_window *w);
+
+/* Row-major float32 GEMM C = alpha*op(A)*op(B) + beta*C through OpenBLAS.
+ * Dimensions must fit in int (nn_blas_fits). OpenBLAS threads itself for
+ * large products; see NN_SGEMM_SERIAL_MNK. */
+void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc);
+void nn_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+              int64_t ldc);
+bool nn_blas_fits(int64_t m, int64_t n, int64_t k);
+
+/* OpenBLAS runs an sgemm with m*n*k at or below this on the calling thread
+ * alone (its GEMM_MULTITHREAD_THRESHOLD); we split batched work into
+ * pieces of this size to parallelise it ourselves without nesting. */
+#define NN_SGEMM_SERIAL_MNK ((int64_t)262144)
+
+/* im2col over 32-bit elements for up to 3 spatial dims (1-D and 2-D are
+ * embedded as 3-D with unit dims). x: [channels, D, H, W] of one image
+ * and group; col: [channels*KD*KH*KW, OD*OH*OW]. Padded positions get 0. */
+void nn_im2col_f32(const float *x, int64_t channels, const nn_window *w, float *col);
+void nn_im2col_i32(const int32_t *x, int64_t channels, const nn_window *w, int32_t *col);
+
+/* Geometry of a window embedded as 3-D (leading unit dims). */
+typedef struct nn_geom3 {
+    int64_t in[3], out[3], k[3], s[3], d[3], p[3];
+    int64_t in_size, out_size, k_size; /* products */
+} nn_geom3;
+void nn_geom3_from(const nn_window *w, nn_geom3 *g);
+
+/* Validated geometry of a convolution (Conv, ConvInteger, QLinearConv). */
+typedef struct nn_conv_shape {
+    int64_t n, c, m, group, cg, mg;
+    nn_window w;
+    nn_geom3 g;
+} nn_conv_shape;
+/* Checks X, W, optional bias b (1-D of M) and the allocated output y. */
+fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
+                           const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s);
+
+/* MatMul (numpy semantics) of a and b into the allocated y, for float32,
+ * float64 and the 32/64-bit integer dtypes (all three one dtype). */
+fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,
+                             ir_tensor *y);
+
+/* Integer GEMM C[m][n] = sum_k A[m][k] * B[k][n] (int32, row-major),
+ * parallel over rows. */
+void nn_gemm_i32(int64_t m, int64_t n, int64_t k, const int32_t *a, const int32_t *b, int32_t *c);
+
+#endif
