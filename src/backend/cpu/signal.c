@@ -220,7 +220,7 @@ static fwd_status run_stft(fwd_kernel_ctx *k)
         return cpu_kernel_error(k, FWD_ERR_DTYPE, "signal must be a float tensor");
     if (x->shape.rank != 3 || (x->shape.dims[2] != 1 && x->shape.dims[2] != 2))
         return cpu_kernel_error(k, FWD_ERR_SHAPE, "signal must be [batch, length, 1 or 2]");
-    int64_t step, flen = -1;
+    int64_t step = 0, flen = -1;
     FWD_TRY(scalar_int_input(k, 1, "frame_step", &step));
     if (step < 1)
         return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "frame_step must be >= 1, got %lld",
@@ -278,7 +278,7 @@ static fwd_status run_stft(fwd_kernel_ctx *k)
  * or size - 1 (symmetric). */
 static fwd_status run_window(fwd_kernel_ctx *k, double a0, double a1, double a2)
 {
-    int64_t size;
+    int64_t size = 0;
     FWD_TRY(scalar_int_input(k, 0, "size", &size));
     if (size < 0)
         return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "size must be >= 0, got %lld",
@@ -318,8 +318,8 @@ static fwd_status run_blackman(fwd_kernel_ctx *k) { return run_window(k, 0.42, 0
  * bin = floor((dft_length + 1) * hz / sample_rate). */
 static fwd_status run_mel(fwd_kernel_ctx *k)
 {
-    int64_t n_mel, dlen, rate;
-    double lo, hi;
+    int64_t n_mel = 0, dlen = 0, rate = 0;
+    double lo = 0.0, hi = 0.0;
     FWD_TRY(scalar_int_input(k, 0, "num_mel_bins", &n_mel));
     FWD_TRY(scalar_int_input(k, 1, "dft_length", &dlen));
     FWD_TRY(scalar_int_input(k, 2, "sample_rate", &rate));
