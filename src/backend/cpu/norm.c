@@ -246,12 +246,22 @@ static fwd_status expand_param(fwd_kernel_ctx *k, const ir_tensor *t, const char
                                int64_t D, float *dstf, double *dstd)
 {
     FWD_TRY(need_float_in(k, t, what));
-    if (t->shape.rank > ns->rank)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "%s has rank %d, more than the %d normalised dims", what,
-                                t->shape.rank, ns->rank);
-    int off = ns->rank - t->shape.rank;
+    /* Leading dims beyond the normalised ones must be 1 (one set of
+     * parameters for every row). */
+    ir_shape ts = {.rank = 0};
     for (int i = 0; i < t->shape.rank; i++) {
         int64_t d = t->shape.dims[i];
+        if (i < t->shape.rank - ns->rank) {
+            if (d != 1)
+                return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "%s dim %d is %lld; only the normalised dims may vary",
+                                        what, i, (long long)d);
+            continue;
+        }
+        ts.dims[ts.rank++] = d;
+    }
+    int off = ns->rank - ts.rank;
+    for (int i = 0; i < ts.rank; i++) {
+        int64_t d = ts.dims[i];
         if (d != 1 && d != ns->dims[i + off])
             return cpu_kernel_error(k, FWD_ERR_SHAPE, "%s dim %d is %lld, does not broadcast to %lld", what, i,
                                     (long long)d, (long long)ns->dims[i + off]);
@@ -260,7 +270,7 @@ static fwd_status expand_param(fwd_kernel_ctx *k, const ir_tensor *t, const char
         for (int64_t i = 0; i < D; i++) dstd[i] = cpu_get_f64(t->dtype, t->data, i);
     } else {
         int64_t st[IR_MAX_RANK];
-        cpu_broadcast_strides(&t->shape, ns, st);
+        cpu_broadcast_strides(&ts, ns, st);
         for (int64_t i = 0; i < D; i++) dstd[i] = cpu_get_f64(t->dtype, t->data, cpu_offset(ns, st, i));
     }
     for (int64_t i = 0; i < D; i++) dstf[i] = (float)dstd[i];

@@ -95,7 +95,7 @@ static float row_reduce(red_kind kind, const float *r, int64_t R)
     case RK_LOGSUMEXP: {
         float m = red_max_f32(r, R);
         if (isinf(m)) return m;
-        return m + logf(red_exp_sum_f32(r, R, m));
+        return m + (float)log(red_exp_sum_f32(r, R, m));
     }
     case RK_PROD: {
         float p = 1.0f;
@@ -134,12 +134,15 @@ static void col_block(const f32_job *j, int64_t o, int64_t i0, int64_t n)
                 for (int64_t i = 0; i < n; i++) acc[i] = xr[i] > acc[i] ? xr[i] : acc[i];
         }
         if (kind == RK_LOGSUMEXP) {
-            float sum[COL_BLK] = {0};
+            float tmp[COL_BLK];
+            double sum[COL_BLK] = {0};
             for (int64_t r = 0; r < R; r++) {
                 const float *xr = x + r * I;
-                for (int64_t i = 0; i < n; i++) sum[i] += red_expf(xr[i] - acc[i]);
+                for (int64_t i = 0; i < n; i++) tmp[i] = xr[i] - acc[i];
+                red_exp_f32(tmp, tmp, n);
+                for (int64_t i = 0; i < n; i++) sum[i] += tmp[i];
             }
-            for (int64_t i = 0; i < n; i++) acc[i] = isinf(acc[i]) ? acc[i] : acc[i] + logf(sum[i]);
+            for (int64_t i = 0; i < n; i++) acc[i] = isinf(acc[i]) ? acc[i] : acc[i] + (float)log(sum[i]);
         }
         break;
     case RK_PROD:

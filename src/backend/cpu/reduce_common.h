@@ -80,51 +80,21 @@ static inline float red_sumabs_f32(const float *x, int64_t n)
     return (float)total;
 }
 
-/* Max of x[0..n), n >= 1. */
-static inline float red_max_f32(const float *x, int64_t n)
-{
-    int64_t i = 0;
-    float m = x[0];
-    if (n >= RED_LANES) {
-        float acc[RED_LANES];
-        for (int k = 0; k < RED_LANES; k++) acc[k] = x[k];
-        for (i = RED_LANES; i + RED_LANES <= n; i += RED_LANES)
-            for (int k = 0; k < RED_LANES; k++) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
-        for (int k = 0; k < RED_LANES; k++) m = acc[k] > m ? acc[k] : m;
-    }
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-static inline float red_min_f32(const float *x, int64_t n)
-{
-    int64_t i = 0;
-    float m = x[0];
-    if (n >= RED_LANES) {
-        float acc[RED_LANES];
-        for (int k = 0; k < RED_LANES; k++) acc[k] = x[k];
-        for (i = RED_LANES; i + RED_LANES <= n; i += RED_LANES)
-            for (int k = 0; k < RED_LANES; k++) acc[k] = x[i + k] < acc[k] ? x[i + k] : acc[k];
-        for (int k = 0; k < RED_LANES; k++) m = acc[k] < m ? acc[k] : m;
-    }
-    for (; i < n; i++) m = x[i] < m ? x[i] : m;
-    return m;
-}
-
 /*
- * expf that GCC vectorises (no libm call): 2^n * p(r) with r in
- * [-ln2/2, ln2/2] and a degree-6 polynomial; relative error ~2e-7.
- * Inputs below -87.3 give 0, above 88.7 give +inf; NaN stays NaN.
+ * exp(x) as 2^n * p(r), r in [-ln2/2, ln2/2], degree-6 polynomial;
+ * relative error ~2e-7. Below -87.3 gives 0, above 88.7 +inf; NaN stays
+ * NaN. GCC does not if-convert the float clamps (trapping math), so the
+ * array forms below use AVX2 intrinsics where available.
  */
 static inline float red_expf(float x)
 {
     const float lo = -87.33654f, hi = 88.72283f;
-    float xc = x < lo ? lo : x; /* NaN compares false and passes on */
-    xc = xc > hi ? hi : xc;
+    if (x < lo) return 0.0f;
+    if (x > hi) return INFINITY;
     const float magic = 12582912.0f; /* 1.5 * 2^23: rounds to an integer */
-    float t = xc * 1.44269504f + magic;
+    float t = x * 1.44269504f + magic;
     float n = t - magic;
-    float r = xc - n * 0.693145752f; /* ln2 split in two for accuracy */
+    float r = x - n * 0.693145752f; /* ln2 split in two for accuracy */
     r = r - n * 1.42860677e-6f;
     float p = 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -135,32 +105,142 @@ static inline float red_expf(float x)
     p = p * r + 1.0f;
     uint32_t tb;
     memcpy(&tb, &t, 4);
-    /* the low bits of t hold n (offset by the magic's own bits) */
-    uint32_t eb = (tb - 0x4B400000u + 127u) << 23;
+    uint32_t eb = (tb - 0x4B400000u + 127u) << 23; /* low bits of t hold n */
     float scale;
     memcpy(&scale, &eb, 4);
-    float y = p * scale;
-    y = x > hi ? INFINITY : y;
-    return x < lo ? 0.0f : y;
+    return p * scale;
 }
 
-/* y[i] = exp(x[i] - m) (a loop GCC vectorises); returns the sum. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RED_AVX2 1
+
+static inline __m256 red_exp_ps(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.72283f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 xc = _mm256_min_ps(hi, _mm256_max_ps(lo, x)); /* NaN passes through */
+    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000 - 127));
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+}
+
+static inline float red_hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+/* y[i] = exp(x[i]) (x may equal y). */
+static inline void red_exp_f32(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+#ifdef RED_AVX2
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, red_exp_ps(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) y[i] = red_expf(x[i]);
+}
+
+/* y[i] = exp(x[i] - m); returns the sum. */
 static inline float red_exp_sub_sum_f32(const float *x, float *y, int64_t n, float m)
 {
-    for (int64_t i = 0; i < n; i++) y[i] = red_expf(x[i] - m);
-    return red_sum_f32(y, n);
+    int64_t i = 0;
+    float s = 0.0f;
+#ifdef RED_AVX2
+    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = red_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    s = red_hsum_ps(acc);
+#endif
+    for (; i < n; i++) {
+        y[i] = red_expf(x[i] - m);
+        s += y[i];
+    }
+    return s;
 }
 
-/* Sum of exp(x[i] - m) without storing the terms. */
-static inline float red_exp_sum_f32(const float *x, int64_t n, float m)
+/*
+ * Sum of exp(x[i] - m) without storing the terms, accumulated in double:
+ * callers take its log (LogSoftmax, ReduceLogSumExp), where adding small
+ * terms one by one to the max's 1.0 in float would cost several ulps.
+ */
+static inline double red_exp_sum_f32(const float *x, int64_t n, float m)
 {
-    float tmp[256];
-    float total = 0.0f;
-    for (int64_t b = 0; b < n; b += 256) {
-        int64_t len = n - b < 256 ? n - b : 256;
-        total += red_exp_sub_sum_f32(x + b, tmp, len, m);
+    int64_t i = 0;
+    double s = 0.0;
+#ifdef RED_AVX2
+    __m256 vm = _mm256_set1_ps(m);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = red_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
-    return total;
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(lo, hi));
+    s = (t[0] + t[1]) + (t[2] + t[3]);
+#endif
+    for (; i < n; i++) s += red_expf(x[i] - m);
+    return s;
+}
+
+/* Max / min of x[0..n), n >= 1. */
+static inline float red_max_f32(const float *x, int64_t n)
+{
+    int64_t i = 0;
+    float m = x[0];
+#ifdef RED_AVX2
+    if (n >= 16) {
+        __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
+        for (i = 16; i + 16 <= n; i += 16) {
+            a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
+            b = _mm256_max_ps(b, _mm256_loadu_ps(x + i + 8));
+        }
+        float t[8];
+        _mm256_storeu_ps(t, _mm256_max_ps(a, b));
+        for (int k = 0; k < 8; k++) m = t[k] > m ? t[k] : m;
+    }
+#endif
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static inline float red_min_f32(const float *x, int64_t n)
+{
+    int64_t i = 0;
+    float m = x[0];
+#ifdef RED_AVX2
+    if (n >= 16) {
+        __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
+        for (i = 16; i + 16 <= n; i += 16) {
+            a = _mm256_min_ps(a, _mm256_loadu_ps(x + i));
+            b = _mm256_min_ps(b, _mm256_loadu_ps(x + i + 8));
+        }
+        float t[8];
+        _mm256_storeu_ps(t, _mm256_min_ps(a, b));
+        for (int k = 0; k < 8; k++) m = t[k] < m ? t[k] : m;
+    }
+#endif
+    for (; i < n; i++) m = x[i] < m ? x[i] : m;
+    return m;
 }
 
 /* Grain for fwd_parallel_for: rows per chunk so a chunk has ~32K elements. */

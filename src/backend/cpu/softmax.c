@@ -34,8 +34,9 @@ static void row_f32(sm_kind kind, const float *x, float *y, int64_t N)
         float inv = 1.0f / red_exp_sub_sum_f32(x, y, N, m);
         for (int64_t i = 0; i < N; i++) y[i] *= inv;
     } else {
-        float shift = m + logf(red_exp_sum_f32(x, N, m));
-        for (int64_t i = 0; i < N; i++) y[i] = x[i] - shift;
+        /* (x - m) - ls, not x - (m + ls): m + ls would round ls away */
+        float ls = (float)log(red_exp_sum_f32(x, N, m));
+        for (int64_t i = 0; i < N; i++) y[i] = (x[i] - m) - ls;
     }
 }
 
@@ -63,21 +64,27 @@ static void col_f32(sm_kind kind, const float *x, float *y, int64_t N, int64_t I
         for (int64_t i = 0; i < n; i++) m[i] = x[r * I + i] > m[i] ? x[r * I + i] : m[i];
     memset(s, 0, sizeof(float) * (size_t)n);
     if (kind == SM_SOFTMAX) {
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t i = 0; i < n; i++) {
-                float e = red_expf(x[r * I + i] - m[i]);
-                y[r * I + i] = e;
-                s[i] += e;
-            }
+        for (int64_t r = 0; r < N; r++) {
+            const float *xr = x + r * I;
+            float *yr = y + r * I;
+            for (int64_t i = 0; i < n; i++) yr[i] = xr[i] - m[i];
+            red_exp_f32(yr, yr, n);
+            for (int64_t i = 0; i < n; i++) s[i] += yr[i];
+        }
         for (int64_t i = 0; i < n; i++) s[i] = 1.0f / s[i];
         for (int64_t r = 0; r < N; r++)
             for (int64_t i = 0; i < n; i++) y[r * I + i] *= s[i];
     } else {
+        float tmp[SM_BLK];
+        double sd[SM_BLK] = {0}; /* double: see red_exp_sum_f32 */
+        for (int64_t r = 0; r < N; r++) {
+            for (int64_t i = 0; i < n; i++) tmp[i] = x[r * I + i] - m[i];
+            red_exp_f32(tmp, tmp, n);
+            for (int64_t i = 0; i < n; i++) sd[i] += tmp[i];
+        }
+        for (int64_t i = 0; i < n; i++) s[i] = (float)log(sd[i]);
         for (int64_t r = 0; r < N; r++)
-            for (int64_t i = 0; i < n; i++) s[i] += red_expf(x[r * I + i] - m[i]);
-        for (int64_t i = 0; i < n; i++) s[i] = m[i] + logf(s[i]);
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t i = 0; i < n; i++) y[r * I + i] = x[r * I + i] - s[i];
+            for (int64_t i = 0; i < n; i++) y[r * I + i] = (x[r * I + i] - m[i]) - s[i];
     }
 }
 
