@@ -14,6 +14,7 @@
  * double with cblas_dgemm.
  */
 #include <cblas.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "backend/cpu/reduce_common.h"
@@ -88,35 +89,111 @@ static fwd_status eop_reduce_perm(fwd_kernel_ctx *k, bool f32, const eop *src, c
     }
     dst->data = into;
     if (total == 0) return FWD_OK;
-    odo_seek(&keep, 0);
-    if (f32) {
-        const float *s = src->data;
-        float *d = into;
-        for (int64_t f = 0; f < total; f++, odo_next(&keep)) {
-            if (R == 1) {
-                d[f] = s[keep.off];
-                continue;
+    if (R == 1 && n > 0) { /* pure gather: odometer over all but the innermost dim */
+        int64_t inner = keep.size[keep.n - 1], is = keep.stride[keep.n - 1];
+        keep.n--;
+        odo_seek(&keep, 0);
+        for (int64_t f = 0; f < total; f += inner, odo_next(&keep)) {
+            if (f32) {
+                const float *sp = (const float *)src->data + keep.off;
+                float *d = (float *)into + f;
+                if (is == 1) memcpy(d, sp, sizeof(float) * (size_t)inner);
+                else for (int64_t i = 0; i < inner; i++) d[i] = sp[i * is];
+            } else {
+                const double *sp = (const double *)src->data + keep.off;
+                double *d = (double *)into + f;
+                for (int64_t i = 0; i < inner; i++) d[i] = sp[i * is];
             }
-            double sum = 0.0;
-            odo_seek(&red, 0);
-            for (int64_t r = 0; r < R; r++, odo_next(&red)) sum += s[keep.off + red.off];
-            d[f] = (float)sum;
         }
-    } else {
-        const double *s = src->data;
-        double *d = into;
-        for (int64_t f = 0; f < total; f++, odo_next(&keep)) {
-            double sum = 0.0;
-            odo_seek(&red, 0);
-            for (int64_t r = 0; r < R; r++, odo_next(&red)) sum += s[keep.off + red.off];
-            d[f] = sum;
-        }
+        return FWD_OK;
+    }
+    odo_seek(&keep, 0);
+    for (int64_t f = 0; f < total; f++, odo_next(&keep)) {
+        double sum = 0.0;
+        odo_seek(&red, 0);
+        if (f32)
+            for (int64_t r = 0; r < R; r++, odo_next(&red)) sum += ((const float *)src->data)[keep.off + red.off];
+        else
+            for (int64_t r = 0; r < R; r++, odo_next(&red)) sum += ((const double *)src->data)[keep.off + red.off];
+        if (f32) ((float *)into)[f] = (float)sum;
+        else ((double *)into)[f] = sum;
     }
     return FWD_OK;
 }
 
-/* Contract a and b, keeping the labels with keep[label] set. */
-static fwd_status eop_contract(fwd_kernel_ctx *k, bool f32, const eop *a, const eop *b, const bool *keep, eop *out)
+/*
+ * Whether src can be used in place as a contiguous tensor with the labels
+ * in `order` (which must cover all of src's non-trivial axes).
+ */
+static bool eop_is_contiguous_as(const eop *src, const unsigned char *order, int n)
+{
+    int covered = 0;
+    int64_t expect = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int a = find_label(src, order[i]);
+        if (a < 0) return false;
+        if (src->dim[a] != 1 && src->stride[a] != expect) return false;
+        expect *= src->dim[a];
+        covered++;
+    }
+    for (int a = 0; a < src->n; a++) { /* any axis outside order must be trivial */
+        bool in = false;
+        for (int i = 0; i < n; i++) in = in || order[i] == src->lab[a];
+        if (!in && src->dim[a] != 1) return false;
+    }
+    return covered == n;
+}
+
+/* Operand prepared for GEMM: in place (maybe transposed) or a copy. */
+static fwd_status gemm_operand(fwd_kernel_ctx *k, bool f32, const eop *src, const unsigned char *o1,
+                               const unsigned char *o2, int n, eop *tmp, const void **ptr, bool *trans)
+{
+    memset(tmp, 0, sizeof *tmp);
+    *trans = false;
+    if (eop_is_contiguous_as(src, o1, n)) {
+        *ptr = src->data;
+        return FWD_OK;
+    }
+    if (eop_is_contiguous_as(src, o2, n)) {
+        *ptr = src->data;
+        *trans = true;
+        return FWD_OK;
+    }
+    FWD_TRY(eop_reduce_perm(k, f32, src, o1, n, NULL, tmp));
+    *ptr = tmp->data;
+    return FWD_OK;
+}
+
+typedef struct gemm_job {
+    bool f32, ta, tb;
+    int64_t M, N, K;
+    const void *a, *b;
+    void *c;
+} gemm_job;
+
+static void gemm_task(void *arg, int64_t beg, int64_t end)
+{
+    const gemm_job *j = arg;
+    int64_t M = j->M, N = j->N, K = j->K;
+    int lda = (int)(j->ta ? M : K), ldb = (int)(j->tb ? K : N);
+    for (int64_t bi = beg; bi < end; bi++) {
+        if (j->f32)
+            cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)M,
+                        (int)N, (int)K, 1.0f, (const float *)j->a + bi * M * K, lda,
+                        (const float *)j->b + bi * K * N, ldb, 0.0f, (float *)j->c + bi * M * N, (int)N);
+        else
+            cblas_dgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)M,
+                        (int)N, (int)K, 1.0, (const double *)j->a + bi * M * K, lda,
+                        (const double *)j->b + bi * K * N, ldb, 0.0, (double *)j->c + bi * M * N, (int)N);
+    }
+}
+
+/*
+ * Contract a and b, keeping the labels with keep[label] set. When the
+ * result's label order equals want (n_want labels), it is written to into.
+ */
+static fwd_status eop_contract(fwd_kernel_ctx *k, bool f32, const eop *a, const eop *b, const bool *keep,
+                               const unsigned char *want, int n_want, void *into, eop *out)
 {
     unsigned char batch[IR_MAX_RANK], left[IR_MAX_RANK], right[IR_MAX_RANK], con[IR_MAX_RANK];
     int nb = 0, nl = 0, nr = 0, nc = 0;
@@ -132,48 +209,65 @@ static fwd_status eop_contract(fwd_kernel_ctx *k, bool f32, const eop *a, const 
         int L = b->lab[i];
         if (find_label(a, L) < 0 && keep[L]) right[nr++] = (unsigned char)L, N *= b->dim[i];
     }
-    if (nb + nl + nr > IR_MAX_RANK) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "einsum: intermediate rank > %d", IR_MAX_RANK);
-    unsigned char oa[IR_MAX_RANK], ob[IR_MAX_RANK];
+    if (nb + nl + nr > IR_MAX_RANK)
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "einsum: intermediate rank > %d", IR_MAX_RANK);
+    if (Bt * M * K >= INT32_MAX || Bt * K * N >= INT32_MAX || Bt * M * N >= INT32_MAX)
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "einsum: operands too large");
+    /* A as [batch, left, con] (or [batch, con, left] transposed), B as
+     * [batch, con, right] (or [batch, right, con] transposed). */
+    unsigned char a1[IR_MAX_RANK], a2[IR_MAX_RANK], b1[IR_MAX_RANK], b2[IR_MAX_RANK];
     int na = 0, nbb = 0;
-    for (int i = 0; i < nb; i++) oa[na++] = batch[i], ob[nbb++] = batch[i];
-    for (int i = 0; i < nl; i++) oa[na++] = left[i];
-    for (int i = 0; i < nc; i++) oa[na++] = con[i], ob[nbb++] = con[i];
-    for (int i = 0; i < nr; i++) ob[nbb++] = right[i];
-    eop pa, pb;
-    FWD_TRY(eop_reduce_perm(k, f32, a, oa, na, NULL, &pa));
-    fwd_status s = eop_reduce_perm(k, f32, b, ob, nbb, NULL, &pb);
-    if (s != FWD_OK) {
-        eop_free(&pa);
-        return s;
-    }
+    for (int i = 0; i < nb; i++) a1[na] = a2[na] = batch[i], na++;
+    for (int i = 0; i < nl; i++) a1[na + i] = left[i], a2[na + nc + i] = left[i];
+    for (int i = 0; i < nc; i++) a1[na + nl + i] = con[i], a2[na + i] = con[i];
+    na += nl + nc;
+    for (int i = 0; i < nb; i++) b1[nbb] = b2[nbb] = batch[i], nbb++;
+    for (int i = 0; i < nc; i++) b1[nbb + i] = con[i], b2[nbb + nr + i] = con[i];
+    for (int i = 0; i < nr; i++) b1[nbb + nc + i] = right[i], b2[nbb + i] = right[i];
+    nbb += nc + nr;
+
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < nb; i++) out->lab[out->n] = batch[i], out->dim[out->n++] = pa.dim[i];
-    for (int i = 0; i < nl; i++) out->lab[out->n] = left[i], out->dim[out->n++] = pa.dim[nb + i];
-    for (int i = 0; i < nr; i++) out->lab[out->n] = right[i], out->dim[out->n++] = pb.dim[nb + nc + i];
+    for (int i = 0; i < nb; i++) out->lab[out->n++] = batch[i];
+    for (int i = 0; i < nl; i++) out->lab[out->n++] = left[i];
+    for (int i = 0; i < nr; i++) out->lab[out->n++] = right[i];
+    for (int i = 0; i < out->n; i++) {
+        int ia = find_label(a, out->lab[i]);
+        out->dim[i] = ia >= 0 ? a->dim[ia] : b->dim[find_label(b, out->lab[i])];
+    }
     int64_t acc = 1;
     for (int i = out->n - 1; i >= 0; i--) {
         out->stride[i] = acc;
         acc *= out->dim[i];
     }
+    bool direct = into && n_want == out->n && !memcmp(want, out->lab, (size_t)out->n);
     size_t es = f32 ? sizeof(float) : sizeof(double);
     int64_t total = Bt * M * N;
-    out->owned = calloc((size_t)(total > 0 ? total : 1), es);
-    out->data = out->owned;
-    if (!out->owned) s = cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "einsum: out of memory");
-    if (s == FWD_OK && total > 0 && K > 0) {
-        for (int64_t bi = 0; bi < Bt; bi++) {
-            if (f32)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
-                            (const float *)pa.data + bi * M * K, (int)K, (const float *)pb.data + bi * K * N, (int)N,
-                            0.0f, (float *)out->data + bi * M * N, (int)N);
-            else
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0,
-                            (const double *)pa.data + bi * M * K, (int)K, (const double *)pb.data + bi * K * N,
-                            (int)N, 0.0, (double *)out->data + bi * M * N, (int)N);
-        }
+    if (direct) {
+        out->data = into;
+    } else {
+        out->owned = malloc(es * (size_t)(total > 0 ? total : 1));
+        if (!out->owned) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "einsum: out of memory");
+        out->data = out->owned;
     }
-    eop_free(&pa);
-    eop_free(&pb);
+    if (total == 0) return FWD_OK;
+    if (K == 0) {
+        memset(out->data, 0, es * (size_t)total);
+        return FWD_OK;
+    }
+    eop ta, tb;
+    gemm_job j = {.f32 = f32, .M = M, .N = N, .K = K, .c = out->data};
+    fwd_status s = gemm_operand(k, f32, a, a1, a2, na, &ta, &j.a, &j.ta);
+    if (s == FWD_OK) {
+        s = gemm_operand(k, f32, b, b1, b2, nbb, &tb, &j.b, &j.tb);
+        if (s == FWD_OK) {
+            /* Small products: one per pool task; large ones: OpenBLAS threads. */
+            if (Bt > 1 && M * N * K < (1 << 21)) fwd_parallel_for(Bt, 1, gemm_task, &j);
+            else gemm_task(&j, 0, Bt);
+            eop_free(&tb);
+        }
+        eop_free(&ta);
+    }
+    if (s != FWD_OK) eop_free(out);
     return s;
 }
 
@@ -252,6 +346,7 @@ fwd_status cpu_einsum(fwd_kernel_ctx *k)
     bool in_out[EINSUM_MAX_LABELS] = {false};
     for (int i = 0; i < sp.out_rank; i++) in_out[sp.out_labels[i]] = true;
 
+    bool direct = f32 || dt == FWD_FLOAT64; /* work type == output type */
     eop cur;
     FWD_TRY(make_view(k, f32, &sp, 0, &cur));
     for (int i = 1; i < sp.n_ops && s == FWD_OK; i++) {
@@ -260,14 +355,14 @@ fwd_status cpu_einsum(fwd_kernel_ctx *k)
         if (s != FWD_OK) break;
         bool keep[EINSUM_MAX_LABELS];
         for (int L = 0; L < EINSUM_MAX_LABELS; L++) keep[L] = in_out[L] || last[L] > i;
-        s = eop_contract(k, f32, &cur, &next, keep, &res);
+        bool last_op = i == sp.n_ops - 1 && direct;
+        s = eop_contract(k, f32, &cur, &next, keep, sp.out_labels, sp.out_rank, last_op ? y->data : NULL, &res);
         eop_free(&next);
         eop_free(&cur);
         cur = res;
     }
-    if (s == FWD_OK && out_n > 0) {
+    if (s == FWD_OK && out_n > 0 && cur.data != y->data) {
         eop fin;
-        bool direct = f32 || dt == FWD_FLOAT64;
         s = eop_reduce_perm(k, f32, &cur, sp.out_labels, sp.out_rank, direct ? y->data : NULL, &fin);
         if (s == FWD_OK && !direct)
             for (int64_t j = 0; j < out_n; j++) cpu_set_f64(dt, y->data, j, ((const double *)fin.data)[j]);
