@@ -104,6 +104,10 @@ def export(entry, mdir, stamp):
         np.save(os.path.join(mdir, "ref", safe_name(n) + ".npy"), r)
 
     note = ""
+    for n, r in zip(out_names, refs):
+        # A constant output (e.g. a zero-initialised head) would test nothing.
+        if r.size > 1 and float(np.ptp(r)) == 0.0:
+            note = f"degenerate reference: output '{n}' is constant ({r.flat[0]})"
     for n, t, r in zip(out_names, torch_out, refs):
         t = t.detach().numpy()
         if t.shape != r.shape:
