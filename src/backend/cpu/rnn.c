@@ -391,13 +391,14 @@ static fwd_status run_recurrent(fwd_kernel_ctx *k, int gates)
             free(r.lens);
             return cpu_kernel_error(k, FWD_ERR_SHAPE, "sequence_lens must be int32 [batch]");
         }
-        r.lens[b] = cpu_get_index(sl, b);
-        if (r.lens[b] < 0 || r.lens[b] > r.seq) {
+        int64_t len = cpu_get_index(sl, b);
+        if (len < 0 || len > r.seq) {
             free(r.lens);
             return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "sequence_lens[%lld] = %lld out "
-                                    "of range [0, %lld]", (long long)b, (long long)r.lens[b],
+                                    "of range [0, %lld]", (long long)b, (long long)len,
                                     (long long)r.seq);
         }
+        r.lens[b] = len;
     }
     int64_t per_step = r.batch * r.gh > 0 ? r.batch * r.gh : 1;
     int64_t chunk = RNN_XW_CHUNK_FLOATS / per_step;
