@@ -13,6 +13,8 @@
 
 /* Largest im2col buffer we allocate. */
 #define COL_MAX_BYTES ((int64_t)1 << 30)
+/* Target size of one im2col tile (fits in L2 with the packed operands). */
+#define TILE_BYTES ((int64_t)384 << 10)
 
 fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
                            const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s)
@@ -46,68 +48,117 @@ fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir
     return FWD_OK;
 }
 
-/* ---- depthwise (2-D or 1-D, one input channel per group) ---- */
+/* ---- depthwise (2-D or 1-D, one input channel per group) ----
+ * Each input plane is copied into a zero-padded scratch plane covering
+ * every window, so the inner loops need no bounds checks; 3x3 windows
+ * (MobileNet, EfficientNet) get an unrolled one-pass kernel. */
 
 typedef struct dw_job {
     const nn_conv_shape *s;
     const float *x, *w, *b;
     float *y;
-    int64_t lo[64], hi[64];
+    int64_t hp, wp; /* padded plane size */
+    _Atomic int failed; /* a worker could not allocate its scratch plane */
 } dw_job;
 
-static void dw_planes(void *arg, int64_t p0, int64_t p1)
+static void dw_pad_plane(const dw_job *j, const float *x, float *xp)
 {
-    const dw_job *j = arg;
     const nn_geom3 *g = &j->s->g;
-    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
-    const int64_t KH = g->k[1], KW = g->k[2], sh = g->s[1], sw = g->s[2];
-    for (int64_t p = p0; p < p1; p++) {
-        int64_t n = p / j->s->m, m = p % j->s->m, c = m / j->s->mg;
-        const float *x = j->x + (n * j->s->c + c) * H * W;
-        const float *w = j->w + m * KH * KW;
-        float *y = j->y + p * OH * OW;
-        float bias = j->b ? j->b[m] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            float *yr = y + oh * OW;
-            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                int64_t ih = oh * sh - g->p[1] + kh * g->d[1];
-                if (ih < 0 || ih >= H) continue;
-                const float *xr = x + ih * W;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    float wv = w[kh * KW + kw];
-                    int64_t off = kw * g->d[2] - g->p[2], lo = j->lo[kw], hi = j->hi[kw];
-                    if (sw == 1) {
-                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
-                    } else if (sw == 2) {
-                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[2 * ow + off];
-                    } else {
-                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
-                    }
-                }
+    const int64_t H = g->in[1], W = g->in[2], pt = g->p[1], pl = g->p[2];
+    for (int64_t r = 0; r < j->hp; r++) {
+        float *dst = xp + r * j->wp;
+        int64_t ih = r - pt;
+        if (ih < 0 || ih >= H) {
+            memset(dst, 0, sizeof(float) * (size_t)j->wp);
+            continue;
+        }
+        int64_t c0 = pl, c1 = pl + W; /* padded columns holding input */
+        if (c1 > j->wp) c1 = j->wp;
+        for (int64_t c = 0; c < c0 && c < j->wp; c++) dst[c] = 0.0f;
+        if (c1 > c0) memcpy(dst + c0, x + ih * W, sizeof(float) * (size_t)(c1 - c0));
+        for (int64_t c = c1 > c0 ? c1 : c0; c < j->wp; c++) dst[c] = 0.0f;
+    }
+}
+
+static void dw_3x3(const float *xp, int64_t wp, const float *w, float bias, float *y, int64_t OH,
+                   int64_t OW, int64_t sh, int64_t sw)
+{
+    const float w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4], w12 = w[5];
+    const float w20 = w[6], w21 = w[7], w22 = w[8];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *r0 = xp + oh * sh * wp, *r1 = r0 + wp, *r2 = r1 + wp;
+        float *yr = y + oh * OW;
+        if (sw == 1) {
+            for (int64_t ow = 0; ow < OW; ow++)
+                yr[ow] = bias + w00 * r0[ow] + w01 * r0[ow + 1] + w02 * r0[ow + 2] + w10 * r1[ow] +
+                         w11 * r1[ow + 1] + w12 * r1[ow + 2] + w20 * r2[ow] + w21 * r2[ow + 1] +
+                         w22 * r2[ow + 2];
+        } else {
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t i = ow * sw;
+                yr[ow] = bias + w00 * r0[i] + w01 * r0[i + 1] + w02 * r0[i + 2] + w10 * r1[i] +
+                         w11 * r1[i + 1] + w12 * r1[i + 2] + w20 * r2[i] + w21 * r2[i + 1] +
+                         w22 * r2[i + 2];
             }
         }
     }
 }
 
-static inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
-
-static void conv_depthwise(const nn_conv_shape *s, const float *x, const float *w, const float *b, float *y)
+static void dw_generic(const float *xp, int64_t wp, const float *w, float bias, float *y,
+                       const nn_geom3 *g)
 {
-    dw_job j = {s, x, w, b, y, {0}, {0}};
-    const nn_geom3 *g = &s->g;
-    for (int64_t kw = 0; kw < g->k[2]; kw++) {
-        int64_t off = kw * g->d[2] - g->p[2];
-        int64_t lo = ceil_div(-off, g->s[2]), hi = floor_div(g->in[2] - 1 - off, g->s[2]) + 1;
-        if (lo < 0) lo = 0;
-        if (hi > g->out[2]) hi = g->out[2];
-        if (hi < lo) hi = lo;
-        j.lo[kw] = lo;
-        j.hi[kw] = hi;
+    const int64_t OH = g->out[1], OW = g->out[2], KH = g->k[1], KW = g->k[2];
+    const int64_t sh = g->s[1], sw = g->s[2], dh = g->d[1], dw = g->d[2];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *xr = xp + (oh * sh + kh * dh) * wp;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const float wv = w[kh * KW + kw], *xs = xr + kw * dw;
+                if (sw == 1)
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow];
+                else
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow * sw];
+            }
+        }
     }
-    int64_t per_plane = g->out_size * g->k_size;
-    fwd_parallel_for(s->n * s->m, 20000 / (per_plane + 1) + 1, dw_planes, &j);
+}
+
+static void dw_planes(void *arg, int64_t p0, int64_t p1)
+{
+    dw_job *j = arg;
+    const nn_geom3 *g = &j->s->g;
+    float *xp = malloc(sizeof(float) * (size_t)(j->hp * j->wp));
+    if (!xp) {
+        j->failed = 1;
+        return;
+    }
+    bool k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n = p / j->s->m, m = p % j->s->m, c = m / j->s->mg;
+        dw_pad_plane(j, j->x + (n * j->s->c + c) * g->in_size, xp);
+        const float *w = j->w + m * g->k_size;
+        float bias = j->b ? j->b[m] : 0.0f, *y = j->y + p * g->out_size;
+        if (k3)
+            dw_3x3(xp, j->wp, w, bias, y, g->out[1], g->out[2], g->s[1], g->s[2]);
+        else
+            dw_generic(xp, j->wp, w, bias, y, g);
+    }
+    free(xp);
+}
+
+static fwd_status conv_depthwise(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                                 const float *w, const float *b, float *y)
+{
+    const nn_geom3 *g = &s->g;
+    dw_job j = {s, x, w, b, y, 0, 0, 0};
+    j.hp = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    j.wp = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
+    int64_t per_plane = g->out_size * g->k_size + j.hp * j.wp;
+    fwd_parallel_for(s->n * s->m, 30000 / (per_plane + 1) + 1, dw_planes, &j);
+    if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
+    return FWD_OK;
 }
 
 /* ---- general: im2col + sgemm ---- */
@@ -128,6 +179,34 @@ static void bias_rows(void *arg, int64_t r0, int64_t r1)
     }
 }
 
+typedef struct conv_tile_job {
+    const nn_conv_shape *s;
+    const float *x, *w;
+    float *y;
+    float beta;
+    int64_t K, P, tile, ntiles;
+    _Atomic int failed;
+} conv_tile_job;
+
+static void conv_tiles(void *arg, int64_t t0, int64_t t1)
+{
+    conv_tile_job *j = arg;
+    const nn_conv_shape *s = j->s;
+    float *col = malloc(sizeof(float) * (size_t)(j->K * j->tile));
+    if (!col) {
+        j->failed = 1;
+        return;
+    }
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t ig = t / j->ntiles, ti = t % j->ntiles, n = ig / s->group, gi = ig % s->group;
+        int64_t p0 = ti * j->tile, p1 = p0 + j->tile < j->P ? p0 + j->tile : j->P;
+        nn_im2col_f32_cols(j->x + (n * s->c + gi * s->cg) * s->g.in_size, s->cg, &s->w, p0, p1, col);
+        nn_sgemm_serial(false, false, s->mg, p1 - p0, j->K, 1.0f, j->w + gi * s->mg * j->K, j->K, col,
+                        p1 - p0, j->beta, j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P);
+    }
+    free(col);
+}
+
 static fwd_status conv_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
@@ -145,10 +224,7 @@ static fwd_status conv_f32(fwd_kernel_ctx *k)
             for (int64_t p = 0; p < P; p++) y[i * P + p] = b ? b[i % s.m] : 0.0f;
         return FWD_OK;
     }
-    if (s.cg == 1 && s.group > 1 && s.w.nsp <= 2 && g->k[2] <= 64) {
-        conv_depthwise(&s, x, w, b, y);
-        return FWD_OK;
-    }
+    if (s.cg == 1 && s.group > 1 && s.w.nsp <= 2) return conv_depthwise(k, &s, x, w, b, y);
     if (!nn_blas_fits(s.mg, P, K)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
     if (b) {
         bias_job bj = {y, b, s.m, P};
@@ -166,6 +242,23 @@ static fwd_status conv_f32(fwd_kernel_ctx *k)
                          y + (n * s.m + gi * s.mg) * P, P);
         return FWD_OK;
     }
+    /* Tiles of output columns: each task builds its im2col tile (sized
+     * to stay in L2) and multiplies it on its own thread. */
+    int64_t nt = fwd_num_threads();
+    int64_t tile = TILE_BYTES / (K * (int64_t)sizeof(float));
+    if (tile < 128) tile = 128; /* amortise packing the weights per tile */
+    int64_t ntiles = (P + tile - 1) / tile;
+    tile = ((P + ntiles - 1) / ntiles + 15) / 16 * 16;
+    if (tile > P) tile = P;
+    ntiles = (P + tile - 1) / tile;
+    int64_t ntasks = s.n * s.group * ntiles;
+    if (ntasks >= 2 * nt || nt == 1) {
+        conv_tile_job j = {&s, x, w, y, beta, K, P, tile, ntiles, 0};
+        fwd_parallel_for(ntasks, 1, conv_tiles, &j);
+        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
+        return FWD_OK;
+    }
+    /* Few tiles (small images): whole im2col, then a GEMM split by rows. */
     size_t col_bytes = (size_t)K * (size_t)P * sizeof(float);
     if ((int64_t)col_bytes > COL_MAX_BYTES)
         return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "im2col buffer of %zu bytes is too large",
@@ -196,6 +289,10 @@ fwd_status cpu_conv(fwd_kernel_ctx *k)
 }
 
 /* ---- ConvTranspose ---- */
+
+/* floor(a / b) and ceil(a / b) for b > 0 and any sign of a. */
+static inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
 
 typedef struct col2im_job {
     const float *col; /* [mg * k_size, in_size] */

@@ -1,10 +1,10 @@
 /*
  * MatMul and Gemm, and the OpenBLAS wrappers the other nn kernels use.
  *
- * Threading: OpenBLAS threads large products itself (its thread count is
- * set once to our pool's size). Batched products whose matrices are small
- * are split by us over the batch (and rows), each piece small enough that
- * OpenBLAS runs it on the calling thread, so the two never nest.
+ * Threading: OpenBLAS is set to one thread once, and all parallelism
+ * comes from our pool: large products are split into column (or row)
+ * blocks, batched ones over the batch. So the two pools never compete
+ * for the cores, and kernels may call sgemm from inside parallel loops.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -17,7 +17,10 @@
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-static void blas_init(void) { openblas_set_num_threads(fwd_num_threads()); }
+static void blas_init(void) { openblas_set_num_threads(1); }
+
+/* Work (multiply-adds) below which a product is not split. */
+#define SPLIT_MIN_WORK ((int64_t)1 << 21)
 
 bool nn_blas_fits(int64_t m, int64_t n, int64_t k)
 {
@@ -25,9 +28,9 @@ bool nn_blas_fits(int64_t m, int64_t n, int64_t k)
            m * k < INT_MAX && k * n < INT_MAX && m * n < INT_MAX;
 }
 
-void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-              int64_t ldc)
+void nn_sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc)
 {
     pthread_once(&blas_once, blas_init);
     if (m == 0 || n == 0) return;
@@ -39,6 +42,53 @@ void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda, b,
                 (int)ldb, beta, c, (int)ldc);
+}
+
+typedef struct sgemm_job {
+    bool ta, tb, by_cols;
+    int64_t m, n, k, lda, ldb, ldc, block;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} sgemm_job;
+
+static void sgemm_blocks(void *arg, int64_t t0, int64_t t1)
+{
+    const sgemm_job *j = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t s = t * j->block, len = j->block;
+        if (j->by_cols) {
+            if (s + len > j->n) len = j->n - s;
+            const float *b = j->tb ? j->b + s * j->ldb : j->b + s;
+            nn_sgemm_serial(j->ta, j->tb, j->m, len, j->k, j->alpha, j->a, j->lda, b, j->ldb, j->beta,
+                            j->c + s, j->ldc);
+        } else {
+            if (s + len > j->m) len = j->m - s;
+            const float *a = j->ta ? j->a + s : j->a + s * j->lda;
+            nn_sgemm_serial(j->ta, j->tb, len, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
+                            j->c + s * j->ldc, j->ldc);
+        }
+    }
+}
+
+void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc)
+{
+    int64_t work = m * n * k, nt = fwd_num_threads();
+    if (nt == 1 || work < 2 * SPLIT_MIN_WORK) {
+        nn_sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Blocks of at least SPLIT_MIN_WORK, at most 4 per thread, along the
+     * larger of n and m (each block packs the other operand again). */
+    int64_t blocks = work / SPLIT_MIN_WORK;
+    if (blocks > 4 * nt) blocks = 4 * nt;
+    sgemm_job j = {trans_a, trans_b, n >= m, m, n, k, lda, ldb, ldc, 0, alpha, beta, a, b, c};
+    int64_t len = j.by_cols ? n : m, unit = j.by_cols ? 16 : 4;
+    j.block = (len + blocks - 1) / blocks;
+    j.block = (j.block + unit - 1) / unit * unit;
+    fwd_parallel_for((len + j.block - 1) / j.block, 1, sgemm_blocks, &j);
 }
 
 void nn_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -95,7 +145,7 @@ static void mm_block(const mm_plan *p, const char *a, const char *b, char *y, in
 {
     switch (p->dt) {
     case FWD_FLOAT32:
-        nn_sgemm(false, false, rows, p->n, p->k, 1.0f, (const float *)a, p->k, (const float *)b,
+        nn_sgemm_serial(false, false, rows, p->n, p->k, 1.0f, (const float *)a, p->k, (const float *)b,
                  p->n, 0.0f, (float *)y, p->n);
         break;
     case FWD_FLOAT64:
@@ -166,29 +216,25 @@ fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const 
         p.batch.rank = 0;
         nb = 1;
     }
-    int64_t mnk = p.m * p.n * p.k;
     bool floaty = p.dt == FWD_FLOAT32 || p.dt == FWD_FLOAT64;
-    p.rows_per_task = p.m;
-    p.tasks_per_batch = 1;
-    if (floaty && mnk > NN_SGEMM_SERIAL_MNK) {
-        /* Large: split rows into serial-size pieces when there is a batch
-         * to spread, else let OpenBLAS thread one big product. */
-        int64_t rows = NN_SGEMM_SERIAL_MNK / (p.n * p.k);
-        if (nb > 1 && rows >= 16) {
-            p.rows_per_task = rows;
-            p.tasks_per_batch = (p.m + rows - 1) / rows;
-        } else {
-            for (int64_t t = 0; t < nb; t++) mm_task(&p, t);
-            return FWD_OK;
-        }
-    } else if (!floaty && nb == 1) {
-        int64_t rows = 65536 / (p.n * p.k + 1) + 1;
-        p.rows_per_task = rows;
-        p.tasks_per_batch = (p.m + rows - 1) / rows;
+    if (nb == 1 && p.dt == FWD_FLOAT32) { /* nn_sgemm splits it over the threads */
+        nn_sgemm(false, false, p.m, p.n, p.k, 1.0f, (const float *)p.a, p.k, (const float *)p.b, p.n,
+                 0.0f, (float *)p.y, p.n);
+        return FWD_OK;
     }
-    int64_t ntasks = nb * p.tasks_per_batch;
-    int64_t work = p.rows_per_task * p.n * p.k;
-    fwd_parallel_for(ntasks, 200000 / (work + 1) + 1, mm_tasks, &p);
+    /* Tasks of (batch, row block): enough of them to occupy the threads,
+     * each at least ~64K multiply-adds. */
+    int64_t nt = fwd_num_threads(), per_batch = 1;
+    if (nb < 4 * nt) per_batch = (4 * nt + nb - 1) / nb;
+    int64_t min_rows = 65536 / (p.n * p.k + 1) + 1;
+    if (floaty && min_rows < 16) min_rows = 16;
+    int64_t rows = (p.m + per_batch - 1) / per_batch;
+    if (rows < min_rows) rows = min_rows;
+    if (rows > p.m) rows = p.m;
+    p.rows_per_task = rows;
+    p.tasks_per_batch = (p.m + rows - 1) / rows;
+    int64_t work = rows * p.n * p.k;
+    fwd_parallel_for(nb * p.tasks_per_batch, 200000 / (work + 1) + 1, mm_tasks, &p);
     return FWD_OK;
 }
 

@@ -36,6 +36,7 @@ static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 
 typedef struct im2col_job {
     const void *x;
     void *col;
+    int64_t ld, p0, p1; /* column range [p0, p1) of the output, stored with leading dim ld */
     nn_geom3 g;
     int64_t lo[64], hi[64]; /* valid output-w range per kernel w offset */
 } im2col_job;
@@ -53,14 +54,29 @@ static void valid_w_range(const nn_geom3 *g, int64_t kw, int64_t *lo, int64_t *h
     *hi = b;
 }
 
+static void job_init(im2col_job *j, const void *x, const nn_window *w, int64_t p0, int64_t p1,
+                     void *col)
+{
+    j->x = x;
+    j->col = col;
+    nn_geom3_from(w, &j->g);
+    j->p0 = p0;
+    j->p1 = p1;
+    j->ld = p1 - p0;
+    for (int64_t kw = 0; kw < 64 && kw < j->g.k[2]; kw++) valid_w_range(&j->g, kw, &j->lo[kw], &j->hi[kw]);
+}
+
+/* Rows [r0, r1) of the column matrix, columns [p0, p1). A column p is
+ * the output position (od, oh, ow); runs of one output row are handled
+ * at once: zeros left of lo, a copy (strided by the w stride), zeros
+ * right of hi. */
 #define DEFINE_IM2COL(NAME, T)                                                               \
     static void NAME##_rows(void *arg, int64_t r0, int64_t r1)                               \
     {                                                                                        \
         const im2col_job *j = arg;                                                           \
         const nn_geom3 *g = &j->g;                                                           \
         const T *x = j->x;                                                                   \
-        T *col = j->col;                                                                     \
-        const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                        \
+        const int64_t OH = g->out[1], OW = g->out[2];                                        \
         const int64_t D = g->in[0], H = g->in[1], W = g->in[2];                              \
         for (int64_t r = r0; r < r1; r++) {                                                  \
             int64_t kw = r % g->k[2], t = r / g->k[2];                                       \
@@ -74,25 +90,33 @@ static void valid_w_range(const nn_geom3 *g, int64_t kw, int64_t *lo, int64_t *h
             } else {                                                                         \
                 valid_w_range(g, kw, &lo, &hi);                                              \
             }                                                                                \
-            const int64_t woff = kw * g->d[2] - g->p[2];                                     \
-            const int64_t sw = g->s[2];                                                      \
-            T *dst = col + r * g->out_size;                                                  \
-            for (int64_t od = 0; od < OD; od++) {                                            \
+            const int64_t woff = kw * g->d[2] - g->p[2], sw = g->s[2];                       \
+            T *dst = (T *)j->col + r * j->ld;                                                \
+            int64_t p = j->p0, ow = p % OW, t2 = p / OW, oh = t2 % OH, od = t2 / OH;         \
+            while (p < j->p1) {                                                              \
+                int64_t end = OW - ow < j->p1 - p ? OW : ow + (j->p1 - p);                   \
                 int64_t id = od * g->s[0] - g->p[0] + kd * g->d[0];                          \
-                for (int64_t oh = 0; oh < OH; oh++, dst += OW) {                             \
-                    int64_t ih = oh * g->s[1] - g->p[1] + kh * g->d[1];                      \
-                    if (id < 0 || id >= D || ih < 0 || ih >= H) {                            \
-                        memset(dst, 0, sizeof(T) * (size_t)OW);                              \
-                        continue;                                                            \
-                    }                                                                        \
+                int64_t ih = oh * g->s[1] - g->p[1] + kh * g->d[1];                          \
+                if (id < 0 || id >= D || ih < 0 || ih >= H) {                                \
+                    for (int64_t q = ow; q < end; q++) dst[q - ow] = 0;                             \
+                } else {                                                                     \
                     const T *src = x + ((c * D + id) * H + ih) * W;                          \
-                    for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                         \
+                    int64_t a = lo > ow ? lo : ow, b = hi < end ? hi : end;                  \
+                    if (b < a) b = a;                                                        \
+                    for (int64_t q = ow; q < a && q < end; q++) dst[q - ow] = 0;                    \
                     if (sw == 1) {                                                           \
-                        if (hi > lo) memcpy(dst + lo, src + lo + woff, sizeof(T) * (size_t)(hi - lo)); \
+                        if (b > a) memcpy(dst + (a - ow), src + a + woff, sizeof(T) * (size_t)(b - a)); \
                     } else {                                                                 \
-                        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + woff];  \
+                        for (int64_t q = a; q < b; q++) dst[q - ow] = src[q * sw + woff];           \
                     }                                                                        \
-                    for (int64_t ow = hi; ow < OW; ow++) dst[ow] = 0;                        \
+                    for (int64_t q = b > a ? b : a; q < end; q++) dst[q - ow] = 0;                  \
+                }                                                                            \
+                dst += end - ow;                                                             \
+                p += end - ow;                                                               \
+                ow = 0;                                                                      \
+                if (++oh == OH) {                                                            \
+                    oh = 0;                                                                  \
+                    od++;                                                                    \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
@@ -100,14 +124,18 @@ static void valid_w_range(const nn_geom3 *g, int64_t kw, int64_t *lo, int64_t *h
     void NAME(const T *x, int64_t channels, const nn_window *w, T *col)                      \
     {                                                                                        \
         im2col_job j;                                                                        \
-        j.x = x;                                                                             \
-        j.col = col;                                                                         \
-        nn_geom3_from(w, &j.g);                                                              \
-        for (int64_t kw = 0; kw < 64 && kw < j.g.k[2]; kw++)                                 \
-            valid_w_range(&j.g, kw, &j.lo[kw], &j.hi[kw]);                                   \
+        job_init(&j, x, w, 0, 0, col);                                                       \
+        j.p1 = j.ld = j.g.out_size;                                                          \
         int64_t rows = channels * j.g.k_size;                                                \
         int64_t grain = 32768 / (j.g.out_size + 1) + 1;                                      \
         fwd_parallel_for(rows, grain, NAME##_rows, &j);                                      \
+    }                                                                                        \
+    void NAME##_cols(const T *x, int64_t channels, const nn_window *w, int64_t p0,           \
+                     int64_t p1, T *col)                                                     \
+    {                                                                                        \
+        im2col_job j;                                                                        \
+        job_init(&j, x, w, p0, p1, col);                                                     \
+        NAME##_rows(&j, 0, channels * j.g.k_size);                                           \
     }
 
 DEFINE_IM2COL(nn_im2col_f32, float)

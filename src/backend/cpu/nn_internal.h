@@ -70,26 +70,31 @@ fwd_status nn_window_for(const fwd_kernel_ctx *k, const ir_tensor *x, const int6
                          bool allow_ceil, nn_window *w);
 
 /* Row-major float32 GEMM C = alpha*op(A)*op(B) + beta*C through OpenBLAS.
- * Dimensions must fit in int (nn_blas_fits). OpenBLAS threads itself for
- * large products; see NN_SGEMM_SERIAL_MNK. */
+ * OpenBLAS runs single-threaded (set once); nn_sgemm splits large
+ * products over our thread pool by column or row blocks, nn_sgemm_serial
+ * runs on the calling thread (for use inside parallel regions).
+ * Dimensions must fit in int (nn_blas_fits). */
 void nn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
               int64_t ldc);
+void nn_sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc);
 void nn_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
               const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
               int64_t ldc);
 bool nn_blas_fits(int64_t m, int64_t n, int64_t k);
-
-/* OpenBLAS runs an sgemm with m*n*k at or below this on the calling thread
- * alone (its GEMM_MULTITHREAD_THRESHOLD); we split batched work into
- * pieces of this size to parallelise it ourselves without nesting. */
-#define NN_SGEMM_SERIAL_MNK ((int64_t)262144)
 
 /* im2col over 32-bit elements for up to 3 spatial dims (1-D and 2-D are
  * embedded as 3-D with unit dims). x: [channels, D, H, W] of one image
  * and group; col: [channels*KD*KH*KW, OD*OH*OW]. Padded positions get 0. */
 void nn_im2col_f32(const float *x, int64_t channels, const nn_window *w, float *col);
 void nn_im2col_i32(const int32_t *x, int64_t channels, const nn_window *w, int32_t *col);
+/* Columns [p0, p1) only, on the calling thread; col is [rows, p1 - p0]. */
+void nn_im2col_f32_cols(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                        int64_t p1, float *col);
+void nn_im2col_i32_cols(const int32_t *x, int64_t channels, const nn_window *w, int64_t p0,
+                        int64_t p1, int32_t *col);
 
 /* Geometry of a window embedded as 3-D (leading unit dims). */
 typedef struct nn_geom3 {

@@ -305,6 +305,9 @@ fwd_status cpu_global_lp_pool(fwd_kernel_ctx *k) { return float_only(k, global_l
 
 /* ---- MaxUnpool ---- */
 
+/* Indices refer to the tensor MaxPool read, whose spatial size follows
+ * from kernel, strides and pads; an explicit output_shape may differ, and
+ * then each index is moved to the same coordinates in the output. */
 static fwd_status max_unpool_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
@@ -313,17 +316,49 @@ static fwd_status max_unpool_f32(fwd_kernel_ctx *k)
     if (ind->dtype != FWD_INT64) return cpu_kernel_error(k, FWD_ERR_DTYPE, "indices I must be int64");
     if (!ir_shape_equal(&ind->shape, &x->shape))
         return cpu_kernel_error(k, FWD_ERR_SHAPE, "indices I must have the shape of X");
+    int rank = x->shape.rank, nsp = rank - 2;
+    if (rank < 3 || y->shape.rank != rank) return cpu_kernel_error(k, FWD_ERR_SHAPE, "input X needs rank >= 3");
+    nn_window w;
+    nn_msg msg;
+    fwd_status st = nn_window_init(&w, k->node, nsp, NULL, false, &msg);
+    if (st != FWD_OK) return cpu_kernel_error(k, st, "%s", msg.text);
+    int64_t def[IR_MAX_RANK], def_plane = 1, out_plane = 1;
+    bool same = true;
+    for (int i = 0; i < nsp; i++) {
+        def[i] = (x->shape.dims[i + 2] - 1) * w.stride[i] + w.kernel[i] - w.pad_begin[i] - w.pad_end[i];
+        if (def[i] < 1) return cpu_kernel_error(k, FWD_ERR_SHAPE, "pads exceed the unpooled size");
+        def_plane *= def[i];
+        out_plane *= y->shape.dims[i + 2];
+        same = same && def[i] == y->shape.dims[i + 2];
+    }
+    int64_t planes = x->shape.dims[0] * x->shape.dims[1];
     size_t n = ir_tensor_numel(x), total = ir_tensor_numel(y);
     const float *xd = x->data;
     const int64_t *id = ind->data;
     float *yd = y->data;
-    for (size_t i = 0; i < n; i++)
-        if (id[i] < 0 || (uint64_t)id[i] >= total)
-            return cpu_kernel_error(k, FWD_ERR_RUNTIME,
-                                    "index %lld out of range [0, %zu) in input 'I'",
-                                    (long long)id[i], total);
     memset(yd, 0, total * sizeof(float));
-    for (size_t i = 0; i < n; i++) yd[id[i]] = xd[i];
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = id[i], at;
+        if (v < 0 || v >= planes * def_plane)
+            return cpu_kernel_error(k, FWD_ERR_RUNTIME, "index %lld out of range [0, %lld) in input 'I'",
+                                    (long long)v, (long long)(planes * def_plane));
+        if (same) {
+            at = v;
+        } else {
+            int64_t rem = v % def_plane, off = 0, mul = 1;
+            for (int d = nsp - 1; d >= 0; d--) {
+                int64_t c = rem % def[d];
+                rem /= def[d];
+                if (c >= y->shape.dims[d + 2])
+                    return cpu_kernel_error(k, FWD_ERR_RUNTIME, "index %lld falls outside output_shape",
+                                            (long long)v);
+                off += c * mul;
+                mul *= y->shape.dims[d + 2];
+            }
+            at = (v / def_plane) * out_plane + off;
+        }
+        yd[at] = xd[i];
+    }
     return FWD_OK;
 }
 
