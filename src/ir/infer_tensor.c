@@ -550,7 +550,7 @@ static fwd_status infer_depth_space(ir_infer_ctx *c, bool to_space)
     const ir_tensor *x = tin(c, 0);
     tout_rank(c, 0, x->dtype, 4);
     int64_t b = ir_attr_int(c->node, "blocksize", 0);
-    if (b <= 0) return ir_infer_error(c, E_MODEL, "attribute 'blocksize' must be positive");
+    if (b <= 0 || b > (1 << 20)) return ir_infer_error(c, E_MODEL, "attribute 'blocksize' = %lld is invalid", (long long)b);
     if (to_space) {
         const char *mode = ir_attr_string(c->node, "mode", "DCR");
         if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return ir_infer_error(c, E_MODEL, "unknown mode '%s'", mode);

@@ -71,6 +71,8 @@ static bool build_taps(const resize_params *p, int64_t in, int64_t out, double o
     if (!t->off || !t->w || !t->outside) return false;
     for (int64_t o = 0; o < out; o++) {
         double x = source_coord(p, (double)o, in, out, out_f, scale, r0, r1);
+        if (!(x == x)) x = -2; /* NaN roi: outside */
+        x = x < -1e15 ? -1e15 : (x > 1e15 ? 1e15 : x); /* keep integer casts defined */
         if (p->ct == CT_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(in - 1))) t->outside[o] = 1;
         int64_t *oi = t->off + o * K;
         float *ow = t->w + o * K;
@@ -345,7 +347,11 @@ static void gs_points(void *arg, int64_t b, int64_t e)
         int64_t off[16];
         double w[16];
         int nt = 0;
-        if (j->mode == GS_BICUBIC) {
+        /* NaN or huge coordinates sample nothing (zeros) */
+        bool finite = fabs(x) < 1e15 && fabs(y) < 1e15;
+        if (!finite) {
+            /* no taps */
+        } else if (j->mode == GS_BICUBIC) {
             double fx = floor(x), fy = floor(y), cx[4], cy[4];
             cubic_coeffs(x - fx, -0.75, cx);
             cubic_coeffs(y - fy, -0.75, cy);
@@ -353,8 +359,8 @@ static void gs_points(void *arg, int64_t b, int64_t e)
                 for (int c = 0; c < 4; c++) {
                     double sy = pad_coord(fy - 1 + a, j->H, j->pad, j->align);
                     double sx = pad_coord(fx - 1 + c, j->W, j->pad, j->align);
+                    if (!(sy >= 0 && sx >= 0 && sy < (double)j->H && sx < (double)j->W)) continue;
                     int64_t iy = (int64_t)sy, ix = (int64_t)sx;
-                    if (sy < 0 || sx < 0 || iy >= j->H || ix >= j->W) continue;
                     off[nt] = iy * j->W + ix;
                     w[nt++] = cy[a] * cx[c];
                 }
@@ -363,7 +369,7 @@ static void gs_points(void *arg, int64_t b, int64_t e)
             y = pad_coord(y, j->H, j->pad, j->align);
             if (j->mode == GS_NEAREST) {
                 double rx = nearbyint(x), ry = nearbyint(y);
-                if (rx >= 0 && ry >= 0 && rx < (double)j->W && ry < (double)j->H) {
+                if (rx >= 0 && ry >= 0 && rx < (double)j->W && ry < (double)j->H) { /* false for NaN */
                     off[nt] = (int64_t)ry * j->W + (int64_t)rx;
                     w[nt++] = 1;
                 }
@@ -372,7 +378,7 @@ static void gs_points(void *arg, int64_t b, int64_t e)
                 for (int a = 0; a < 2; a++)
                     for (int c = 0; c < 2; c++) {
                         double py = fy + a, px = fx + c;
-                        if (py < 0 || px < 0 || py >= (double)j->H || px >= (double)j->W) continue;
+                        if (!(py >= 0 && px >= 0 && py < (double)j->H && px < (double)j->W)) continue;
                         off[nt] = (int64_t)py * j->W + (int64_t)px;
                         w[nt++] = (a ? sy : 1 - sy) * (c ? sx : 1 - sx);
                     }

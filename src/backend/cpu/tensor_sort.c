@@ -43,6 +43,34 @@ static int cmp_asc(const void *a, const void *b)
     return x->i < y->i ? -1 : (x->i > y->i);
 }
 
+/* Move the kk first elements in cmp order to the front of buf, sorted: a
+ * heap of the kk best seen so far, its root the worst of them. */
+static void sift_down(keyed *h, int64_t n, int64_t i, int (*cmp)(const void *, const void *))
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && cmp(&h[l], &h[w]) > 0) w = l;
+        if (r < n && cmp(&h[r], &h[w]) > 0) w = r;
+        if (w == i) return;
+        keyed t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static void select_top(keyed *buf, int64_t n, int64_t kk, int (*cmp)(const void *, const void *))
+{
+    for (int64_t i = kk / 2 - 1; i >= 0; i--) sift_down(buf, kk, i, cmp);
+    for (int64_t i = kk; i < n; i++) {
+        if (cmp(&buf[i], &buf[0]) < 0) {
+            buf[0] = buf[i];
+            sift_down(buf, kk, 0, cmp);
+        }
+    }
+    qsort(buf, (size_t)kk, sizeof *buf, cmp);
+}
+
 typedef struct {
     const ir_tensor *x;
     ir_tensor *vals, *idx;
@@ -69,7 +97,11 @@ static void topk_lines(void *arg, int64_t b, int64_t e)
         } else {
             for (int64_t a = 0; a < j->len; a++) buf[a] = (keyed){cpu_get_f64(j->x->dtype, j->x->data, base + a * j->inner), a};
         }
-        qsort(buf, (size_t)j->len, sizeof *buf, j->largest ? cmp_desc : cmp_asc);
+        int (*cmp)(const void *, const void *) = j->largest ? cmp_desc : cmp_asc;
+        if (j->kk * 8 < j->len)
+            select_top(buf, j->len, j->kk, cmp);
+        else
+            qsort(buf, (size_t)j->len, sizeof *buf, cmp);
         for (int64_t t = 0; t < j->kk; t++) {
             int64_t src = base + buf[t].i * j->inner, dst = obase + t * j->inner;
             if (j->vals)
