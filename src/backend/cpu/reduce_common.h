@@ -23,16 +23,22 @@
 #define RED_LANES 16
 #define RED_BLOCK 1024
 
+/* Sum of the 16 lanes as a tree (short dependency chain). */
 static inline float red_fold(const float *acc)
 {
-    float s = 0.0f;
-    for (int k = 0; k < RED_LANES; k++) s += acc[k];
-    return s;
+    float t[8];
+    for (int k = 0; k < 8; k++) t[k] = acc[k] + acc[k + 8];
+    return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
 }
 
 /* Sum of x[0..n). */
 static inline float red_sum_f32(const float *x, int64_t n)
 {
+    if (n < RED_LANES) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < n; i++) s += x[i];
+        return s;
+    }
     double total = 0.0;
     for (int64_t b = 0; b < n; b += RED_BLOCK) {
         int64_t e = b + RED_BLOCK < n ? b + RED_BLOCK : n, i = b;
@@ -84,7 +90,8 @@ static inline float red_sumabs_f32(const float *x, int64_t n)
  * exp(x) as 2^n * p(r), r in [-ln2/2, ln2/2], degree-6 polynomial;
  * relative error ~2e-7. Below -87.3 gives 0, above 88.7 +inf; NaN stays
  * NaN. GCC does not if-convert the float clamps (trapping math), so the
- * array forms below use AVX2 intrinsics where available.
+ * array forms below use AVX2 intrinsics where available (and a variant
+ * for the x <= 0 arguments softmax-like ops need).
  */
 static inline float red_expf(float x)
 {
@@ -115,26 +122,26 @@ static inline float red_expf(float x)
 #include <immintrin.h>
 #define RED_AVX2 1
 
-static inline __m256 red_exp_ps(__m256 x)
+/*
+ * exp(x) for x <= 0 (softmax arguments x - max): no overflow handling,
+ * and below -87.3 it returns ~1e-38 instead of 0 (negligible next to the
+ * max's 1). Degree-5 polynomial 1 + r + r^2 q(r), q fitted by weighted
+ * least squares on [-ln2/2, ln2/2]: relative error ~2e-7.
+ */
+static inline __m256 red_exp_neg_ps(__m256 x)
 {
-    const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.72283f);
     const __m256 magic = _mm256_set1_ps(12582912.0f);
-    __m256 xc = _mm256_min_ps(hi, _mm256_max_ps(lo, x)); /* NaN passes through */
+    __m256 xc = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x); /* NaN passes through */
     __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
     __m256 n = _mm256_sub_ps(t, magic);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000 - 127));
-    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
-    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
-    return _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(0.008333837613463402f), r, _mm256_set1_ps(0.04189857840538025f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.1666688621044159f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.49999141693115234f));
+    __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000 - 127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 static inline float red_hsum_ps(__m256 v)
@@ -146,29 +153,37 @@ static inline float red_hsum_ps(__m256 v)
 }
 #endif
 
-/* y[i] = exp(x[i]) (x may equal y). */
-static inline void red_exp_f32(const float *x, float *y, int64_t n)
+/* y[i] = exp(x[i]) for x[i] <= 0 (see red_exp_neg_ps); x may equal y. */
+static inline void red_exp_neg_f32(const float *x, float *y, int64_t n)
 {
     int64_t i = 0;
 #ifdef RED_AVX2
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, red_exp_ps(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, red_exp_neg_ps(_mm256_loadu_ps(x + i)));
 #endif
     for (; i < n; i++) y[i] = red_expf(x[i]);
 }
 
-/* y[i] = exp(x[i] - m); returns the sum. */
+/* y[i] = exp(x[i] - m) with m >= every x[i]; returns the sum. */
 static inline float red_exp_sub_sum_f32(const float *x, float *y, int64_t n, float m)
 {
     int64_t i = 0;
     float s = 0.0f;
 #ifdef RED_AVX2
-    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8) {
-        __m256 e = red_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        _mm256_storeu_ps(y + i, e);
-        acc = _mm256_add_ps(acc, e);
+    __m256 vm = _mm256_set1_ps(m), a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m256 e0 = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        _mm256_storeu_ps(y + i, e0);
+        _mm256_storeu_ps(y + i + 8, e1);
+        a0 = _mm256_add_ps(a0, e0);
+        a1 = _mm256_add_ps(a1, e1);
     }
-    s = red_hsum_ps(acc);
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, e);
+        a0 = _mm256_add_ps(a0, e);
+    }
+    s = red_hsum_ps(_mm256_add_ps(a0, a1));
 #endif
     for (; i < n; i++) {
         y[i] = red_expf(x[i] - m);
@@ -178,9 +193,10 @@ static inline float red_exp_sub_sum_f32(const float *x, float *y, int64_t n, flo
 }
 
 /*
- * Sum of exp(x[i] - m) without storing the terms, accumulated in double:
- * callers take its log (LogSoftmax, ReduceLogSumExp), where adding small
- * terms one by one to the max's 1.0 in float would cost several ulps.
+ * Sum of exp(x[i] - m) (m >= every x[i]) without storing the terms,
+ * accumulated in double: callers take its log (LogSoftmax,
+ * ReduceLogSumExp), where adding small terms one by one to the max's 1.0
+ * in float would cost several ulps.
  */
 static inline double red_exp_sum_f32(const float *x, int64_t n, float m)
 {
@@ -188,14 +204,22 @@ static inline double red_exp_sum_f32(const float *x, int64_t n, float m)
     double s = 0.0;
 #ifdef RED_AVX2
     __m256 vm = _mm256_set1_ps(m);
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (; i + 16 <= n; i += 16) { /* four chains hide the add latency */
+        __m256 e0 = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
+    }
     for (; i + 8 <= n; i += 8) {
-        __m256 e = red_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        __m256 e = red_exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
     double t[4];
-    _mm256_storeu_pd(t, _mm256_add_pd(lo, hi));
+    _mm256_storeu_pd(t, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
     s = (t[0] + t[1]) + (t[2] + t[3]);
 #endif
     for (; i < n; i++) s += red_expf(x[i] - m);

@@ -68,7 +68,7 @@ static void col_f32(sm_kind kind, const float *x, float *y, int64_t N, int64_t I
             const float *xr = x + r * I;
             float *yr = y + r * I;
             for (int64_t i = 0; i < n; i++) yr[i] = xr[i] - m[i];
-            red_exp_f32(yr, yr, n);
+            red_exp_neg_f32(yr, yr, n);
             for (int64_t i = 0; i < n; i++) s[i] += yr[i];
         }
         for (int64_t i = 0; i < n; i++) s[i] = 1.0f / s[i];
@@ -79,7 +79,7 @@ static void col_f32(sm_kind kind, const float *x, float *y, int64_t N, int64_t I
         double sd[SM_BLK] = {0}; /* double: see red_exp_sum_f32 */
         for (int64_t r = 0; r < N; r++) {
             for (int64_t i = 0; i < n; i++) tmp[i] = x[r * I + i] - m[i];
-            red_exp_f32(tmp, tmp, n);
+            red_exp_neg_f32(tmp, tmp, n);
             for (int64_t i = 0; i < n; i++) sd[i] += tmp[i];
         }
         for (int64_t i = 0; i < n; i++) s[i] = (float)log(sd[i]);
