@@ -44,13 +44,13 @@ UN_FLOAT(abs, fabsf(x), fabs(x))
 UN_FLOAT(neg, -x, -x)
 UN_FLOAT(reciprocal, 1.0f / x, 1.0 / x)
 UN_LOOP(sqrt_f64, double, double, sqrt(x))
-UN_FLOAT(exp, fm_expf(x), exp(x))
+UN_LOOP(exp_f64, double, double, exp(x))
 UN_FLOAT(log, logf(x), log(x))
 UN_FLOAT(ceil, ceilf(x), ceil(x))
 UN_FLOAT(floor, floorf(x), floor(x))
 UN_FLOAT(round, nearbyintf(x), nearbyint(x)) /* default mode: half to even */
 UN_FLOAT(sign, x > 0 ? 1.0f : (x < 0 ? -1.0f : x), x > 0 ? 1.0 : (x < 0 ? -1.0 : x))
-UN_FLOAT(erf, fm_erff(x), erf(x))
+UN_LOOP(erf_f64, double, double, erf(x))
 UN_FLOAT(sin, sinf(x), sin(x))
 UN_FLOAT(cos, cosf(x), cos(x))
 UN_FLOAT(tan, tanf(x), tan(x))
@@ -62,14 +62,15 @@ UN_FLOAT(cosh, coshf(x), cosh(x))
 UN_FLOAT(asinh, asinhf(x), asinh(x))
 UN_FLOAT(acosh, acoshf(x), acosh(x))
 UN_FLOAT(atanh, atanhf(x), atanh(x))
-UN_FLOAT(tanh, fm_tanhf(x), tanh(x))
-UN_FLOAT(sigmoid, fm_sigmoidf(x), 1.0 / (1.0 + exp(-x)))
+UN_LOOP(tanh_f64, double, double, tanh(x))
+UN_LOOP(sigmoid_f64, double, double, 1.0 / (1.0 + exp(-x)))
 UN_FLOAT(relu, x < 0 ? 0.0f : x, x < 0 ? 0.0 : x)
 UN_FLOAT(leakyrelu, x < 0 ? x * A : x, x < 0 ? x * DA : x)
 UN_FLOAT(elu, x < 0 ? A * expm1f(x) : x, x < 0 ? DA * expm1(x) : x)
 UN_FLOAT(selu, x > 0 ? G * x : G * (A * fm_expf(x) - A), x > 0 ? DG * x : DG * (DA * exp(x) - DA))
-UN_FLOAT(celu, (x > 0 ? x : 0.0f) + fminf(0.0f, A * expm1f(x / A)),
-         (x > 0 ? x : 0.0) + fmin(0.0, DA * expm1(x / DA)))
+/* max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), NaN kept */
+UN_FLOAT(celu, (x > 0 ? x : 0.0f) + (A * expm1f(x / A) > 0 ? 0.0f : A * expm1f(x / A)),
+         (x > 0 ? x : 0.0) + (DA * expm1(x / DA) > 0 ? 0.0 : DA * expm1(x / DA)))
 UN_FLOAT(hardsigmoid, fm_clamp01f(A * x + B), fmax(0.0, fmin(1.0, DA * x + DB)))
 UN_FLOAT(hardswish, x * fm_clamp01f(x * (1.0f / 6.0f) + 0.5f), x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5)))
 UN_FLOAT(softplus, x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)),
@@ -82,6 +83,18 @@ UN_LOOP(isnan_f64, double, uint8_t, x != x)
 UN_LOOP(isinf_f32, float, uint8_t, (x == INFINITY && I1) || (x == -INFINITY && I0))
 UN_LOOP(isinf_f64, double, uint8_t, (x == INFINITY && I1) || (x == -INFINITY && I0))
 UN_LOOP(not_b, uint8_t, uint8_t, x == 0)
+
+/* Exp, Erf, Tanh, Sigmoid: the array functions of elementwise_fastmath.h. */
+#define UN_ARRAY(NAME, FN)                                                             \
+    static void NAME(const elt_loop_ctx *c, void *o_, const void *const *in, int64_t n) \
+    {                                                                                  \
+        (void)c;                                                                       \
+        FN((const float *)in[0], (float *)o_, n);                                      \
+    }
+UN_ARRAY(exp_f32, fm_exp_n)
+UN_ARRAY(erf_f32, fm_erf_n)
+UN_ARRAY(tanh_f32, fm_tanh_n)
+UN_ARRAY(sigmoid_f32, fm_sigmoid_n)
 
 /* sqrtf calls keep errno handling and do not vectorise: use the
  * instruction directly where the build has AVX. */

@@ -1,0 +1,235 @@
+/*
+ * Array versions of the fast float32 exp, sigmoid, tanh and erf of
+ * elementwise_fastmath.h: the same algorithms and coefficients, 8 lanes at
+ * a time with AVX2 + FMA, or 16 with AVX-512 when the CPU has it (chosen at
+ * run time, so the default -mavx2 build uses it too). Intrinsics are used
+ * because compilers do not turn the NaN-safe scalar clamps into single
+ * min/max instructions.
+ */
+#include <stdbool.h>
+
+#include "backend/cpu/elementwise_fastmath.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define FM_AVX2 1
+#endif
+#if defined(FM_AVX2) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FM_AVX512 1
+#endif
+
+#ifdef FM_AVX2
+static inline __m256 fm_exp8(__m256 x)
+{
+    /* max/min return the bound for NaN lanes; NaN is put back at the end */
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), xc);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(0.00137514086f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00836892147f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0416695327f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166665182f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.499999881f));
+    __m256 e = _mm256_fmadd_ps(_mm256_mul_ps(r, r), p, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(e, s1), s2);
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+static inline __m256 fm_sigmoid8(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = fm_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(one, _mm256_add_ps(one, e));
+}
+
+static inline __m256 fm_tanh8(__m256 x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 q = _mm256_set1_ps(-0.00569188595f);
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.020626206f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(-0.0537352934f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.133313805f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(-0.333332807f));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(x, z), q, x);
+    __m256 e = fm_exp8(_mm256_add_ps(ax, ax));
+    __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                               _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+    big = _mm256_or_ps(big, _mm256_and_ps(sign, x)); /* x's sign (big >= 0) */
+    /* NaN: ax < 0.625 is false and big is NaN already */
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+static inline __m256 fm_erf8(__m256 x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(7.84709846e-05f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.000800814014f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.00518809306f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.0268536881f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.112835824f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.37612626f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.12837911f));
+    __m256 small = _mm256_mul_ps(x, p);
+    /* min(ax, 4): erf is +-1 beyond; NaN lanes become 4 here (fixed below) */
+    __m256 axc = _mm256_min_ps(ax, _mm256_set1_ps(4.0f));
+    __m256 u = _mm256_fmadd_ps(axc, _mm256_set1_ps(1.0f / 1.5f), _mm256_set1_ps(-2.5f / 1.5f));
+    __m256 q = _mm256_set1_ps(8.63915484e-05f);
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.000243512011f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.00039255977f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.0009199903f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.00240465696f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.00560849439f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.0124914432f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.0269986801f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.0561100617f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.111521333f));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.21080637f));
+    __m256 e = fm_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(axc, axc)));
+    __m256 big = _mm256_fnmadd_ps(e, q, _mm256_set1_ps(1.0f));
+    big = _mm256_blendv_ps(_mm256_set1_ps(1.0f), big, _mm256_cmp_ps(ax, _mm256_set1_ps(4.0f), _CMP_LT_OQ));
+    big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
+    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(1.0f), _CMP_LT_OQ));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+#endif
+
+#ifdef FM_AVX512
+#define FM_T512 __attribute__((target("avx512f,avx512dq")))
+
+FM_T512 static inline __m512 fm_exp16(__m512 x)
+{
+    /* clamp (NaN lanes take a bound; put back at the end) and reduce */
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), xc);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(0.00137514086f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00836892147f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.0416695327f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166665182f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.499999881f));
+    __m512 e = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    /* e * 2^n with overflow to inf and underflow to 0 */
+    __m512 y = _mm512_scalef_ps(e, n);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+FM_T512 static inline __m512 fm_sigmoid16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = fm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(one, _mm512_add_ps(one, e));
+}
+
+FM_T512 static inline __m512 fm_tanh16(__m512 x)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 ax = _mm512_andnot_ps(sign, x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 q = _mm512_set1_ps(-0.00569188595f);
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.020626206f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-0.0537352934f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.133313805f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-0.333332807f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), q, x);
+    __m512 e = fm_exp16(_mm512_add_ps(ax, ax));
+    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                               _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    big = _mm512_or_ps(big, _mm512_and_ps(sign, x));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
+}
+
+FM_T512 static inline __m512 fm_erf16(__m512 x)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 ax = _mm512_andnot_ps(sign, x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(7.84709846e-05f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.000800814014f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.00518809306f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.0268536881f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.112835824f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.37612626f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.12837911f));
+    __m512 small = _mm512_mul_ps(x, p);
+    __m512 axc = _mm512_min_ps(ax, _mm512_set1_ps(4.0f));
+    __m512 u = _mm512_fmadd_ps(axc, _mm512_set1_ps(1.0f / 1.5f), _mm512_set1_ps(-2.5f / 1.5f));
+    __m512 q = _mm512_set1_ps(8.63915484e-05f);
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.000243512011f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.00039255977f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.0009199903f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.00240465696f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.00560849439f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.0124914432f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.0269986801f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.0561100617f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.111521333f));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.21080637f));
+    __m512 e = fm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(axc, axc)));
+    __m512 big = _mm512_fnmadd_ps(e, q, _mm512_set1_ps(1.0f));
+    big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(4.0f), _CMP_LT_OQ),
+                               _mm512_set1_ps(1.0f), big);
+    big = _mm512_or_ps(big, _mm512_and_ps(sign, x));
+    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.0f), _CMP_LT_OQ), big, small);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+/* Whole blocks of 16 with AVX-512; returns how many elements were done. */
+#define FM_LOOP16(NAME, V16)                                                   \
+    FM_T512 static int64_t NAME(const float *src, float *dst, int64_t n)       \
+    {                                                                          \
+        int64_t i = 0;                                                         \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, V16(_mm512_loadu_ps(src + i))); \
+        return i;                                                              \
+    }
+FM_LOOP16(exp_512, fm_exp16)
+FM_LOOP16(sigmoid_512, fm_sigmoid16)
+FM_LOOP16(tanh_512, fm_tanh16)
+FM_LOOP16(erf_512, fm_erf16)
+
+static bool have_avx512(void)
+{
+    static int cached = -1; /* a benign race: every thread computes the same */
+    if (cached < 0) cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return cached != 0;
+}
+#endif
+
+#ifdef FM_AVX512
+#define FM_TRY512(FN) \
+    if (n >= 16 && have_avx512()) i = FN(src, dst, n);
+#else
+#define FM_TRY512(FN)
+#endif
+#ifdef FM_AVX2
+#define FM_DO256(V8) \
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, V8(_mm256_loadu_ps(src + i)));
+#else
+#define FM_DO256(V8)
+#endif
+
+#define FM_ARRAY(NAME, F512, V8, S1)                    \
+    void NAME(const float *src, float *dst, int64_t n)  \
+    {                                                   \
+        int64_t i = 0;                                  \
+        FM_TRY512(F512)                                 \
+        FM_DO256(V8)                                    \
+        for (; i < n; i++) dst[i] = S1(src[i]);         \
+    }
+FM_ARRAY(fm_exp_n, exp_512, fm_exp8, fm_expf)
+FM_ARRAY(fm_sigmoid_n, sigmoid_512, fm_sigmoid8, fm_sigmoidf)
+FM_ARRAY(fm_tanh_n, tanh_512, fm_tanh8, fm_tanhf)
+FM_ARRAY(fm_erf_n, erf_512, fm_erf8, fm_erff)
