@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "ir/op_schema.h"
 #include "onnx/onnx_import.h"
 #include "util/error.h"
 
@@ -26,11 +27,48 @@ static int64_t attr_int(const onnx_node *n, const char *name, int64_t dflt)
     return a && a->type == IR_ATTR_INT ? a->i : dflt;
 }
 
-/* Rank of a value known at import time, or -1. */
-static int static_rank(const onnx_import_ctx *c, const char *name)
+static bool has_subgraph(const ir_node *n)
 {
-    int id = ir_graph_find(c->graph, name);
-    return id >= 0 ? c->graph->values[id].t.shape.rank : -1;
+    for (int a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == IR_ATTR_GRAPH || n->attrs[a].type == IR_ATTR_GRAPHS) return true;
+    return false;
+}
+
+/*
+ * Static rank of a value, or -1. Shapes are inferred only after the whole
+ * graph is imported, so when the rank is not known yet, infer the graph
+ * built so far (nodes arrive in topological order; failures just leave
+ * shapes unknown). Knowing the rank lets Softmax-11 at the last axis
+ * become a plain Softmax instead of Flatten/Softmax/Reshape copies.
+ */
+static int static_rank(onnx_import_ctx *c, const char *name)
+{
+    ir_graph *g = c->graph;
+    int id = ir_graph_find(g, name);
+    if (id < 0) return -1;
+    if (g->values[id].t.shape.rank >= 0) return g->values[id].t.shape.rank;
+    const ir_tensor *ins[64];
+    ir_tensor outs[64];
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->domain[0] || n->n_inputs > 64 || n->n_outputs > 64 || has_subgraph(n)) continue;
+        bool need = false;
+        for (int j = 0; j < n->n_outputs; j++)
+            need = need || (n->outputs[j] >= 0 && g->values[n->outputs[j]].t.shape.rank < 0);
+        if (!need) continue;
+        for (int j = 0; j < n->n_inputs; j++) ins[j] = n->inputs[j] >= 0 ? &g->values[n->inputs[j]].t : NULL;
+        for (int j = 0; j < n->n_outputs; j++) outs[j] = (ir_tensor){.shape.rank = -1};
+        ir_infer_ctx ic = {.node = n, .model = c->model, .n_in = n->n_inputs, .in = ins,
+                           .n_out = n->n_outputs, .out = outs};
+        if (ir_infer_node(&ic) != FWD_OK) continue;
+        for (int j = 0; j < n->n_outputs; j++) {
+            if (n->outputs[j] < 0) continue;
+            ir_value *v = &g->values[n->outputs[j]];
+            if (v->t.shape.rank < 0 && outs[j].shape.rank >= 0) v->t.shape = outs[j].shape;
+            if (v->t.dtype == FWD_DTYPE_UNDEFINED) v->t.dtype = outs[j].dtype;
+        }
+    }
+    return g->values[id].t.shape.rank;
 }
 
 static fwd_status import_reduce(onnx_import_ctx *c, const onnx_node *n)
