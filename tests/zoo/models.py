@@ -231,7 +231,10 @@ class ZooEntry:
     def __init__(self, name, build, inputs, input_names, output_names, dynamic_axes):
         self.name = name
         self.build = build               # () -> nn.Module in eval mode
-        self.inputs = inputs             # (rng) -> tuple of numpy arrays
+        # (rng, trace) -> tuple of numpy arrays. trace=True gives the example
+        # the exporter traces with; its batch/sequence sizes differ from the
+        # test's, so the dynamic axes are exercised.
+        self.inputs = inputs
         self.input_names = input_names
         self.output_names = output_names
         self.dynamic_axes = dynamic_axes
@@ -242,8 +245,9 @@ def _image_entry(name, ctor, size, batch=1, seed=0):
         torch.manual_seed(seed)
         return randomize_norm_stats(ctor(), seed).eval()
 
-    def inputs(rng):
-        return (rng.standard_normal((batch, 3, size, size)).astype(np.float32),)
+    def inputs(rng, trace=False):
+        b = 1 if trace else batch
+        return (rng.standard_normal((b, 3, size, size)).astype(np.float32),)
 
     return ZooEntry(name, build, inputs, ["input"], ["logits"],
                     {"input": {0: "batch"}, "logits": {0: "batch"}})
@@ -258,13 +262,13 @@ def _bert_entry():
         torch.manual_seed(0)
         return BertEncoder(vocab=1000, hidden=128, layers=3, heads=4, ffn=512).eval()
 
-    def inputs(rng):
-        b, t = 2, 24
+    def inputs(rng, trace=False):
+        b, t = (1, 8) if trace else (2, 24)
         ids = _tokens(rng, b, t, 1000)
         mask = np.ones((b, t), np.int64)
-        mask[1, 17:] = 0                                   # padding in the second sequence
+        mask[-1, t - 7:] = 0  # padding at the end of the last sequence
         types = np.zeros((b, t), np.int64)
-        types[:, 12:] = 1
+        types[:, t // 2:] = 1
         return ids, mask, types
 
     dyn = {n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "token_type_ids",
@@ -279,8 +283,8 @@ def _gpt2_entry():
         torch.manual_seed(0)
         return Gpt2(vocab=1000, hidden=128, layers=3, heads=4).eval()
 
-    def inputs(rng):
-        return (_tokens(rng, 2, 20, 1000),)
+    def inputs(rng, trace=False):
+        return (_tokens(rng, 1, 8, 1000) if trace else _tokens(rng, 2, 20, 1000),)
 
     return ZooEntry("gpt2", build, inputs, ["input_ids"], ["logits"],
                     {"input_ids": {0: "batch", 1: "sequence"},
@@ -292,8 +296,8 @@ def _lstm_entry():
         torch.manual_seed(0)
         return LstmModel().eval()
 
-    def inputs(rng):
-        return (_tokens(rng, 3, 16, 500),)
+    def inputs(rng, trace=False):
+        return (_tokens(rng, 2, 5, 500) if trace else _tokens(rng, 3, 16, 500),)
 
     return ZooEntry("lstm", build, inputs, ["tokens"], ["logits"],
                     {"tokens": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}})
@@ -304,8 +308,9 @@ def _gru_entry():
         torch.manual_seed(0)
         return GruModel().eval()
 
-    def inputs(rng):
-        return (rng.standard_normal((3, 16, 32)).astype(np.float32),)
+    def inputs(rng, trace=False):
+        shape = (2, 5, 32) if trace else (3, 16, 32)
+        return (rng.standard_normal(shape).astype(np.float32),)
 
     return ZooEntry("gru", build, inputs, ["features"], ["logits"],
                     {"features": {0: "batch", 1: "sequence"},
@@ -320,8 +325,8 @@ def _dlrm_entry():
         torch.manual_seed(0)
         return Dlrm(table_sizes=DLRM_TABLES).eval()
 
-    def inputs(rng):
-        b = 4
+    def inputs(rng, trace=False):
+        b = 2 if trace else 5
         arrays = [rng.standard_normal((b, 13)).astype(np.float32)]
         for n in DLRM_TABLES:
             # 0..3 lookups per sample (an empty bag sums to zero).

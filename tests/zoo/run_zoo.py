@@ -79,13 +79,14 @@ def export(entry, mdir, stamp):
     rng = np.random.default_rng(1234)
     arrays = entry.inputs(rng)
     tensors = tuple(torch.from_numpy(a) for a in arrays)
+    trace = tuple(torch.from_numpy(a) for a in entry.inputs(np.random.default_rng(99), trace=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
             torch_out = model(*tensors)
         # Exported with autograd on: in no_grad mode torch 1.13 routes
         # nn.MultiheadAttention to a fused op the exporter does not know.
-        torch.onnx.export(model, tensors, tmp, opset_version=models.OPSET,
+        torch.onnx.export(model, trace, tmp, opset_version=models.OPSET,
                           input_names=entry.input_names, output_names=entry.output_names,
                           dynamic_axes=entry.dynamic_axes, do_constant_folding=True)
     if isinstance(torch_out, torch.Tensor):
