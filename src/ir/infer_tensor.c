@@ -62,7 +62,7 @@ static fwd_status infer_constant_of_shape(ir_infer_ctx *c)
         if (d[i] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative dimension %lld", (long long)d[i]);
         c->out[0].shape.dims[i] = d[i];
     }
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 /* ---- Reshape ---- */
@@ -142,6 +142,8 @@ static fwd_status infer_reshape(ir_infer_ctx *c)
                                   tshape_str(&out, b2, sizeof b2));
         out.dims[neg] = d;
     }
+    tout_shape(c, 0, x->dtype, &out);
+    FWD_TRY(tcheck_outputs(c));
     int64_t nin = ir_shape_numel(&x->shape), nout = ir_shape_numel(&out);
     if (nin >= 0 && nout >= 0 && nin != nout)
         return ir_infer_error(c, FWD_ERR_SHAPE, "cannot reshape %s (%lld elements) to %s",
@@ -487,7 +489,7 @@ static fwd_status infer_expand(ir_infer_ctx *c)
         return ir_infer_error(c, FWD_ERR_SHAPE, "cannot expand %s to %s",
                               tshape_str(&x->shape, b1, sizeof b1), tshape_str(&sh, b2, sizeof b2));
     tout_shape(c, 0, x->dtype, &out);
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 static fwd_status infer_tile(ir_infer_ctx *c)
@@ -504,9 +506,10 @@ static fwd_status infer_tile(ir_infer_ctx *c)
     for (int i = 0; i < r; i++) {
         if (v[i] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative repeat %lld", (long long)v[i]);
         int64_t d = x->shape.dims[i];
+        if (d > 0 && v[i] > ((int64_t)1 << 50) / d) return ir_infer_error(c, FWD_ERR_SHAPE, "output is too large");
         c->out[0].shape.dims[i] = v[i] == 1 ? d : (v[i] == 0 ? 0 : (d >= 0 ? d * v[i] : IR_DIM_UNKNOWN));
     }
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 /* ---- Pad ---- */
@@ -529,6 +532,9 @@ static fwd_status infer_pad(ir_infer_ctx *c)
     int n = tread_ints(p, v, 2 * IR_MAX_RANK + 1);
     if (n < 0) return FWD_OK;
     if (n != 2 * r) return ir_infer_error(c, E_MODEL, "'pads' has %d entries for rank %d", n, r);
+    for (int i = 0; i < n; i++)
+        if (v[i] > ((int64_t)1 << 50) || v[i] < -((int64_t)1 << 50))
+            return ir_infer_error(c, FWD_ERR_SHAPE, "pad %lld is out of range", (long long)v[i]);
     for (int i = 0; i < r; i++) {
         int64_t d = x->shape.dims[i];
         if (v[i] == 0 && v[i + r] == 0) {
@@ -540,7 +546,7 @@ static fwd_status infer_pad(ir_infer_ctx *c)
         if (o < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "pads make axis %d negative (%lld)", i, (long long)o);
         c->out[0].shape.dims[i] = o;
     }
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 /* ---- DepthToSpace / SpaceToDepth ---- */

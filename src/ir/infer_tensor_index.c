@@ -140,14 +140,14 @@ fwd_status tns_infer_onehot(ir_infer_ctx *c)
     ir_shape out = {.rank = q + 1};
     for (int i = 0, j = 0; i <= q; i++) out.dims[i] = i == axis ? depth : ix->shape.dims[j++];
     tout_shape(c, 0, v->dtype, &out);
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 fwd_status tns_infer_nonzero(ir_infer_ctx *c)
 {
     const ir_tensor *x = tin(c, 0);
     tout_rank(c, 0, FWD_INT64, 2);
-    c->out[0].shape.dims[0] = x->shape.rank >= 0 ? x->shape.rank : IR_DIM_UNKNOWN;
+    c->out[0].shape.dims[0] = x->shape.rank > 0 ? x->shape.rank : (x->shape.rank == 0 ? 1 : IR_DIM_UNKNOWN);
     c->data_dependent = true;
     return FWD_OK;
 }
@@ -172,12 +172,10 @@ fwd_status tns_infer_compress(ir_infer_ctx *c)
         count = 0;
         const uint8_t *p = cond->data;
         for (int64_t i = 0; i < n; i++) {
-            if (!p[i]) continue;
-            if (limit >= 0 && i >= limit)
-                return ir_infer_error(c, FWD_ERR_SHAPE, "condition selects index %lld beyond the input's %lld",
-                                      (long long)i, (long long)limit);
-            count++;
+            if (limit >= 0 && i >= limit) break; /* entries past the axis are ignored */
+            if (p[i]) count++;
         }
+        if (limit < 0 && n > 0) count = IR_DIM_UNKNOWN; /* unknown how many entries apply */
     }
     if (!aa) {
         tout_rank(c, 0, x->dtype, 1);
@@ -334,7 +332,7 @@ fwd_status tns_infer_resize(ir_infer_ctx *c)
             if (v[i] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative size %lld", (long long)v[i]);
             c->out[0].shape.dims[i] = v[i];
         }
-        return FWD_OK;
+        return tcheck_outputs(c);
     }
     if (!sc) {
         if (tin(c, 3) || tin(c, 2)) return FWD_OK; /* shapes unknown yet */
@@ -350,10 +348,13 @@ fwd_status tns_infer_resize(ir_infer_ctx *c)
         int64_t d = x->shape.dims[i];
         if (s[i] == 1.0f)
             c->out[0].shape.dims[i] = d;
-        else if (d >= 0)
-            c->out[0].shape.dims[i] = (int64_t)floor((double)d * (double)s[i]);
+        else if (d >= 0) {
+            double o = floor((double)d * (double)s[i]);
+            if (!(o < 1e15)) return ir_infer_error(c, FWD_ERR_SHAPE, "scale %g makes the output too large", (double)s[i]);
+            c->out[0].shape.dims[i] = (int64_t)o;
+        }
     }
-    return FWD_OK;
+    return tcheck_outputs(c);
 }
 
 fwd_status tns_infer_grid_sample(ir_infer_ctx *c)

@@ -294,10 +294,10 @@ static bool is_nonzero(const ir_tensor *t, int64_t i)
 fwd_status tns_nonzero(fwd_kernel_ctx *k)
 {
     const ir_tensor *x = k->in[0];
-    int r = x->shape.rank;
+    int r = x->shape.rank, orows = r ? r : 1; /* a scalar reads as a 1-element vector */
     int64_t n = (int64_t)ir_tensor_numel(x), cnt = 0;
     for (int64_t i = 0; i < n; i++) cnt += is_nonzero(x, i);
-    ir_shape os = {.rank = 2, .dims = {r, cnt}};
+    ir_shape os = {.rank = 2, .dims = {orows, cnt}};
     ir_tensor *y;
     FWD_TRY(tns_output(k, 0, FWD_INT64, &os, &y));
     if (!y) return FWD_OK;
@@ -305,6 +305,7 @@ fwd_status tns_nonzero(fwd_kernel_ctx *k)
     for (int64_t i = 0; i < n; i++) {
         if (is_nonzero(x, i)) {
             for (int d = 0; d < r; d++) o[d * cnt + c] = pos[d];
+            if (r == 0) o[c] = 0;
             c++;
         }
         for (int d = r - 1; d >= 0; d--) {
@@ -330,11 +331,7 @@ fwd_status tns_compress(fwd_kernel_ctx *k)
     }
     const uint8_t *cond = tc->data;
     int64_t nc = (int64_t)ir_tensor_numel(tc), cnt = 0;
-    for (int64_t i = 0; i < nc; i++) {
-        if (!cond[i]) continue;
-        if (i >= len) return cpu_kernel_error(k, FWD_ERR_INVALID_ARGUMENT, "condition selects index %lld beyond %lld", (long long)i, (long long)len);
-        cnt++;
-    }
+    for (int64_t i = 0; i < nc && i < len; i++) cnt += cond[i] != 0; /* entries past the axis are ignored */
     ir_shape os = {.rank = 1, .dims = {cnt}};
     if (aa) {
         os = x->shape;

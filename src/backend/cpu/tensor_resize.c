@@ -347,9 +347,9 @@ static void gs_points(void *arg, int64_t b, int64_t e)
         int64_t off[16];
         double w[16];
         int nt = 0;
-        /* NaN or huge coordinates sample nothing (zeros) */
-        bool finite = fabs(x) < 1e15 && fabs(y) < 1e15;
-        if (!finite) {
+        /* NaN coordinates sample nothing (zeros); huge ones are clipped
+         * by the padding mode or fail the bounds checks */
+        if (x != x || y != y) {
             /* no taps */
         } else if (j->mode == GS_BICUBIC) {
             double fx = floor(x), fy = floor(y), cx[4], cy[4];
