@@ -164,8 +164,10 @@ static void rows_gru(void *arg, int64_t b0, int64_t b1)
 
 static void run_rows(rnn_step *s, fwd_range_fn fn)
 {
-    int64_t grain = 16384 / (s->r->gh * 8 + 1) + 1;
-    if (s->r->batch <= grain)
+    /* Each step's row work is small and steps are sequential: split only
+     * when a chunk still has some 64k gate values (tens of microseconds). */
+    int64_t grain = 65536 / s->r->gh + 1;
+    if (s->r->batch < 2 * grain)
         fn(s, 0, s->r->batch);
     else
         fwd_parallel_for(s->r->batch, grain, fn, s);
@@ -175,8 +177,12 @@ static void run_rows(rnn_step *s, fwd_range_fn fn)
 static void gemm_hr(const rnn_run *r, const float *A, const float *Rd, int64_t col0,
                     int64_t n, float *C, int64_t ldc, float beta)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)r->batch, (int)n, (int)r->hid, 1.0f,
-                A, (int)r->hid, Rd + col0 * r->hid, (int)r->hid, beta, C, (int)ldc);
+    if (r->batch == 1) /* GEMV avoids the GEMM set-up cost, which dominates here */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)r->hid, 1.0f, Rd + col0 * r->hid,
+                    (int)r->hid, A, 1, beta, C, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)r->batch, (int)n, (int)r->hid,
+                    1.0f, A, (int)r->hid, Rd + col0 * r->hid, (int)r->hid, beta, C, (int)ldc);
 }
 
 /* Input projection of steps [t0, t1) into xw (rows (t - t0) * B + b) plus

@@ -1,8 +1,15 @@
 /* Activation functions of the recurrent ops (see rnn_act.h). */
+
+/* Without this, GCC keeps the selects inside the fast-math functions as
+ * branches (they could raise FP exceptions) and does not vectorise. */
+#pragma GCC optimize("no-trapping-math")
 #include "backend/cpu/rnn_act.h"
 
 #include <math.h>
 #include <strings.h>
+
+/* branch-free expf/tanhf that let the loops below vectorise */
+#include "backend/cpu/elementwise_fastmath.h"
 
 bool rnn_act_parse(const char *name, rnn_act *act, bool *uses_alpha, bool *uses_beta)
 {
@@ -36,8 +43,6 @@ bool rnn_act_parse(const char *name, rnn_act *act, bool *uses_alpha, bool *uses_
     return false;
 }
 
-static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
-
 void rnn_act_apply(const rnn_act *act, float *x, int64_t n, float clip)
 {
     if (clip > 0.0f)
@@ -45,10 +50,10 @@ void rnn_act_apply(const rnn_act *act, float *x, int64_t n, float clip)
     float a = act->alpha, b = act->beta;
     switch (act->kind) {
     case RNN_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) x[i] = sigmoidf(x[i]);
+        for (int64_t i = 0; i < n; i++) x[i] = fm_sigmoidf(x[i]);
         break;
     case RNN_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+        for (int64_t i = 0; i < n; i++) x[i] = fm_tanhf(x[i]);
         break;
     case RNN_ACT_RELU:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.f ? x[i] : 0.f;
@@ -63,7 +68,7 @@ void rnn_act_apply(const rnn_act *act, float *x, int64_t n, float clip)
         for (int64_t i = 0; i < n; i++) x[i] = x[i] > a ? x[i] : 0.f;
         break;
     case RNN_ACT_SCALED_TANH:
-        for (int64_t i = 0; i < n; i++) x[i] = a * tanhf(b * x[i]);
+        for (int64_t i = 0; i < n; i++) x[i] = a * fm_tanhf(b * x[i]);
         break;
     case RNN_ACT_HARD_SIGMOID:
         for (int64_t i = 0; i < n; i++) x[i] = fminf(fmaxf(a * x[i] + b, 0.f), 1.f);
