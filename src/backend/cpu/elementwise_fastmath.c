@@ -14,7 +14,8 @@
 #include <immintrin.h>
 #define FM_AVX2 1
 #endif
-#if defined(FM_AVX2) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(FM_AVX2) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && \
+    !defined(FWD_NO_AVX512)
 #define FM_AVX512 1
 #endif
 
@@ -52,55 +53,43 @@ static inline __m256 fm_sigmoid8(__m256 x)
 
 static inline __m256 fm_tanh8(__m256 x)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 q = _mm256_set1_ps(-0.00569188595f);
-    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.020626206f));
-    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(-0.0537352934f));
-    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.133313805f));
-    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(-0.333332807f));
-    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(x, z), q, x);
-    __m256 e = fm_exp8(_mm256_add_ps(ax, ax));
-    __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
-                               _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
-    big = _mm256_or_ps(big, _mm256_and_ps(sign, x)); /* x's sign (big >= 0) */
-    /* NaN: ax < 0.625 is false and big is NaN already */
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-9.0f)), _mm256_set1_ps(9.0f));
+    __m256 z = _mm256_mul_ps(xc, xc);
+    __m256 p = _mm256_set1_ps(1.33546605e-08f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.0609131e-05f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.0034955935f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.133810311f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.99999998f));
+    __m256 q = _mm256_set1_ps(7.77657206e-07f);
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.000328564185f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.0258770054f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.467143467f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(1.0f));
+    __m256 y = _mm256_div_ps(_mm256_mul_ps(xc, p), q);
+    y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 static inline __m256 fm_erf8(__m256 x)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(7.84709846e-05f);
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.000800814014f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.00518809306f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.0268536881f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.112835824f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.37612626f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.12837911f));
-    __m256 small = _mm256_mul_ps(x, p);
-    /* min(ax, 4): erf is +-1 beyond; NaN lanes become 4 here (fixed below) */
-    __m256 axc = _mm256_min_ps(ax, _mm256_set1_ps(4.0f));
-    __m256 u = _mm256_fmadd_ps(axc, _mm256_set1_ps(1.0f / 1.5f), _mm256_set1_ps(-2.5f / 1.5f));
-    __m256 q = _mm256_set1_ps(8.63915484e-05f);
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.000243512011f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.00039255977f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.0009199903f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.00240465696f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.00560849439f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.0124914432f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.0269986801f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.0561100617f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(-0.111521333f));
-    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(0.21080637f));
-    __m256 e = fm_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(axc, axc)));
-    __m256 big = _mm256_fnmadd_ps(e, q, _mm256_set1_ps(1.0f));
-    big = _mm256_blendv_ps(_mm256_set1_ps(1.0f), big, _mm256_cmp_ps(ax, _mm256_set1_ps(4.0f), _CMP_LT_OQ));
-    big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
-    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(1.0f), _CMP_LT_OQ));
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0f)), _mm256_set1_ps(4.0f));
+    __m256 z = _mm256_mul_ps(xc, xc);
+    __m256 p = _mm256_set1_ps(-4.48539701e-08f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-2.91074516e-07f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.0003057219f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.00295560281f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.0509368858f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.166895156f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.12837917f));
+    __m256 q = _mm256_set1_ps(-6.20373213e-07f);
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(4.09889481e-05f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.00103973698f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.0134904809f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.105554826f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(0.481240353f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(1.0f));
+    __m256 y = _mm256_div_ps(_mm256_mul_ps(xc, p), q);
+    y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 #endif
@@ -136,54 +125,43 @@ FM_T512 static inline __m512 fm_sigmoid16(__m512 x)
 
 FM_T512 static inline __m512 fm_tanh16(__m512 x)
 {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 ax = _mm512_andnot_ps(sign, x);
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 q = _mm512_set1_ps(-0.00569188595f);
-    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.020626206f));
-    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-0.0537352934f));
-    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.133313805f));
-    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-0.333332807f));
-    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), q, x);
-    __m512 e = fm_exp16(_mm512_add_ps(ax, ax));
-    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f),
-                               _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
-    big = _mm512_or_ps(big, _mm512_and_ps(sign, x));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-9.0f)), _mm512_set1_ps(9.0f));
+    __m512 z = _mm512_mul_ps(xc, xc);
+    __m512 p = _mm512_set1_ps(1.33546605e-08f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.0609131e-05f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.0034955935f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.133810311f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.99999998f));
+    __m512 q = _mm512_set1_ps(7.77657206e-07f);
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.000328564185f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.0258770054f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.467143467f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_div_ps(_mm512_mul_ps(xc, p), q);
+    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)), _mm512_set1_ps(1.0f));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 
 FM_T512 static inline __m512 fm_erf16(__m512 x)
 {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 ax = _mm512_andnot_ps(sign, x);
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(7.84709846e-05f);
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.000800814014f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.00518809306f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.0268536881f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.112835824f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-0.37612626f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.12837911f));
-    __m512 small = _mm512_mul_ps(x, p);
-    __m512 axc = _mm512_min_ps(ax, _mm512_set1_ps(4.0f));
-    __m512 u = _mm512_fmadd_ps(axc, _mm512_set1_ps(1.0f / 1.5f), _mm512_set1_ps(-2.5f / 1.5f));
-    __m512 q = _mm512_set1_ps(8.63915484e-05f);
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.000243512011f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.00039255977f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.0009199903f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.00240465696f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.00560849439f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.0124914432f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.0269986801f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.0561100617f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.111521333f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.21080637f));
-    __m512 e = fm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(axc, axc)));
-    __m512 big = _mm512_fnmadd_ps(e, q, _mm512_set1_ps(1.0f));
-    big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(4.0f), _CMP_LT_OQ),
-                               _mm512_set1_ps(1.0f), big);
-    big = _mm512_or_ps(big, _mm512_and_ps(sign, x));
-    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.0f), _CMP_LT_OQ), big, small);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-4.0f)), _mm512_set1_ps(4.0f));
+    __m512 z = _mm512_mul_ps(xc, xc);
+    __m512 p = _mm512_set1_ps(-4.48539701e-08f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-2.91074516e-07f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.0003057219f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.00295560281f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.0509368858f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(0.166895156f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.12837917f));
+    __m512 q = _mm512_set1_ps(-6.20373213e-07f);
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(4.09889481e-05f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.00103973698f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.0134904809f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.105554826f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.481240353f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_div_ps(_mm512_mul_ps(xc, p), q);
+    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)), _mm512_set1_ps(1.0f));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 

@@ -1,9 +1,10 @@
 /*
  * float32 exp, sigmoid, tanh and erf written as branch-free inline code so
  * that loops calling them auto-vectorise (libm calls do not). Accuracy is a
- * few float32 ulps (max relative error about 2e-7 for exp/tanh; erf within
- * 1e-7 absolute and 2e-7 relative near 0). The polynomial coefficients are
- * least-squares fits made for this file on Chebyshev nodes.
+ * few float32 ulps (max relative error about 1.2e-7 for exp, 2e-7 for
+ * sigmoid, 3.5e-7 for tanh and erf). The polynomial and rational
+ * coefficients are least-squares fits made for this file on Chebyshev
+ * nodes.
  */
 #ifndef FWD_BACKEND_CPU_ELEMENTWISE_FASTMATH_H
 #define FWD_BACKEND_CPU_ELEMENTWISE_FASTMATH_H
@@ -72,53 +73,51 @@ static inline float fm_sigmoidf(float x) { return 1.0f / (1.0f + fm_expf(-x)); }
 
 static inline float fm_tanhf(float x)
 {
-    float ax = fabsf(x);
-    /* small |x|: odd polynomial (keeps relative accuracy near 0) */
-    float z = x * x;
-    float q = -0.00569188595f;
-    q = fmaf(q, z, 0.020626206f);
-    q = fmaf(q, z, -0.0537352934f);
-    q = fmaf(q, z, 0.133313805f);
-    q = fmaf(q, z, -0.333332807f);
-    float small = fmaf(x * z, q, x);
-    /* otherwise 1 - 2 / (exp(2|x|) + 1), with x's sign */
-    float big = 1.0f - 2.0f / (fm_expf(2.0f * ax) + 1.0f);
-    big = copysignf(big, x);
-    return ax < 0.625f ? small : big;
+    /* tanh(x) = x P(x^2) / Q(x^2) on [-9, 9] (a weighted least-squares
+     * rational fit); beyond, tanh rounds to +-1 */
+    float xc = x > -9.0f ? x : -9.0f;
+    xc = xc < 9.0f ? xc : 9.0f;
+    float z = xc * xc;
+    float p = 1.33546605e-08f;
+    p = fmaf(p, z, 2.0609131e-05f);
+    p = fmaf(p, z, 0.0034955935f);
+    p = fmaf(p, z, 0.133810311f);
+    p = fmaf(p, z, 0.99999998f);
+    float q = 7.77657206e-07f;
+    q = fmaf(q, z, 0.000328564185f);
+    q = fmaf(q, z, 0.0258770054f);
+    q = fmaf(q, z, 0.467143467f);
+    q = fmaf(q, z, 1.0f);
+    float y = xc * p / q;
+    y = y > -1.0f ? y : -1.0f;
+    y = y < 1.0f ? y : 1.0f;
+    return x != x ? x : y;
 }
 
 static inline float fm_erff(float x)
 {
-    float ax = fabsf(x);
-    /* |x| < 1: x * P(x^2) */
-    float z = x * x;
-    float p = 7.84709846e-05f;
-    p = fmaf(p, z, -0.000800814014f);
-    p = fmaf(p, z, 0.00518809306f);
-    p = fmaf(p, z, -0.0268536881f);
-    p = fmaf(p, z, 0.112835824f);
-    p = fmaf(p, z, -0.37612626f);
-    p = fmaf(p, z, 1.12837911f);
-    float small = x * p;
-    /* 1 <= |x| < 4: 1 - exp(-x^2) * Q(u), Q fits erfc(x) exp(x^2), u = (|x| - 2.5) / 1.5;
-     * beyond 4, erf rounds to +-1 */
-    float axc = ax < 4.0f ? ax : 4.0f;
-    float u = fmaf(axc, 1.0f / 1.5f, -2.5f / 1.5f);
-    float q = 8.63915484e-05f;
-    q = fmaf(q, u, -0.000243512011f);
-    q = fmaf(q, u, 0.00039255977f);
-    q = fmaf(q, u, -0.0009199903f);
-    q = fmaf(q, u, 0.00240465696f);
-    q = fmaf(q, u, -0.00560849439f);
-    q = fmaf(q, u, 0.0124914432f);
-    q = fmaf(q, u, -0.0269986801f);
-    q = fmaf(q, u, 0.0561100617f);
-    q = fmaf(q, u, -0.111521333f);
-    q = fmaf(q, u, 0.21080637f);
-    float big = fmaf(-fm_expf(-axc * axc), q, 1.0f);
-    big = ax < 4.0f ? big : 1.0f;
-    big = copysignf(big, x);
-    float y = ax < 1.0f ? small : big;
+    /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (a weighted least-squares
+     * rational fit); beyond, erf rounds to +-1 */
+    float xc = x > -4.0f ? x : -4.0f;
+    xc = xc < 4.0f ? xc : 4.0f;
+    float z = xc * xc;
+    float p = -4.48539701e-08f;
+    p = fmaf(p, z, -2.91074516e-07f);
+    p = fmaf(p, z, 0.0003057219f);
+    p = fmaf(p, z, 0.00295560281f);
+    p = fmaf(p, z, 0.0509368858f);
+    p = fmaf(p, z, 0.166895156f);
+    p = fmaf(p, z, 1.12837917f);
+    float q = -6.20373213e-07f;
+    q = fmaf(q, z, 4.09889481e-05f);
+    q = fmaf(q, z, 0.00103973698f);
+    q = fmaf(q, z, 0.0134904809f);
+    q = fmaf(q, z, 0.105554826f);
+    q = fmaf(q, z, 0.481240353f);
+    q = fmaf(q, z, 1.0f);
+    float y = xc * p / q;
+    y = y > -1.0f ? y : -1.0f;
+    y = y < 1.0f ? y : 1.0f;
     return x != x ? x : y;
 }
 
