@@ -11,6 +11,9 @@
  * Prints the median and p90 latency of the timed runs in milliseconds.
  * The thread count is the library's: set FWD_NUM_THREADS.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime in strict C11 */
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,12 +269,19 @@ static int make_inputs(const fwd_engine *e, bench_opts *o, fwd_tensor *ins)
     return n;
 }
 
+static void free_specs(bench_opts *o)
+{
+    for (int i = 0; i < o->n_specs; i++) free((char *)o->specs[i].name);
+    o->n_specs = 0;
+}
+
 int main(int argc, char **argv)
 {
     bench_opts o;
     memset(&o, 0, sizeof o);
     if (parse_args(argc, argv, &o)) {
         usage();
+        free_specs(&o);
         return 2;
     }
     fwd_model *m = NULL;
@@ -322,7 +332,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     for (int k = 0; k < MAX_INPUTS; k++) free(ins[k].data); /* zeroed when unused */
-    for (int i = 0; i < o.n_specs; i++) free((char *)o.specs[i].name);
+    free_specs(&o);
     free(outs);
     free(times);
     fwd_context_free(c);
