@@ -14,6 +14,7 @@ typedef struct str_view {
 
 typedef struct missing_op {
     str_view op, domain, node;
+    int index; /* node position, naming unnamed nodes like the importer does */
 } missing_op;
 
 typedef struct missing_list {
@@ -28,7 +29,8 @@ static bool is_default_domain(str_view d)
     return d.n == 0 || (d.n == 7 && memcmp(d.p, "ai.onnx", 7) == 0);
 }
 
-static fwd_status note_missing(missing_list *l, str_view op, str_view domain, str_view node)
+static fwd_status note_missing(missing_list *l, str_view op, str_view domain, str_view node,
+                               int index)
 {
     for (int i = 0; i < l->n; i++)
         if (view_eq(l->items[i].op, op) &&
@@ -42,13 +44,13 @@ static fwd_status note_missing(missing_list *l, str_view op, str_view domain, st
         l->items = ni;
         l->cap = ncap;
     }
-    l->items[l->n++] = (missing_op){op, domain, node};
+    l->items[l->n++] = (missing_op){op, domain, node, index};
     return FWD_OK;
 }
 
 static fwd_status walk_graph(const pb_msg *g, int depth, missing_list *l);
 
-static fwd_status walk_node(const pb_msg *nm, int depth, missing_list *l)
+static fwd_status walk_node(const pb_msg *nm, int depth, int index, missing_list *l)
 {
     pb_iter it = pb_begin(nm);
     pb_field f;
@@ -91,7 +93,7 @@ static fwd_status walk_node(const pb_msg *nm, int depth, missing_list *l)
             known = onnx_importer_find(buf) != NULL;
         }
     }
-    if (!known) FWD_TRY(note_missing(l, op, domain, name));
+    if (!known) FWD_TRY(note_missing(l, op, domain, name, index));
     return FWD_OK;
 }
 
@@ -103,13 +105,14 @@ static fwd_status walk_graph(const pb_msg *g, int depth, missing_list *l)
     pb_iter it = pb_begin(g);
     pb_field f;
     bool has;
+    int index = 0;
     for (;;) {
         FWD_TRY(pb_next(&it, &f, &has));
         if (!has) break;
         if (f.num != 1) continue;
         pb_msg nm;
         FWD_TRY(pb_sub(g, &f, "NodeProto", &nm));
-        FWD_TRY(walk_node(&nm, depth, l));
+        FWD_TRY(walk_node(&nm, depth, index++, l));
     }
     return FWD_OK;
 }
@@ -131,10 +134,15 @@ fwd_status onnx_check_ops(const ir_model *m, const pb_msg *graph)
         memcpy(dom, o->domain.p, dn);
         dom[dn] = '\0';
         long long opset = (long long)ir_model_opset(m, dom);
+        int on = (int)(o->op.n > 100 ? 100 : o->op.n);
+        char node[160];
+        if (o->node.n)
+            snprintf(node, sizeof node, "%.*s", (int)(o->node.n > 100 ? 100 : o->node.n), o->node.p);
+        else
+            snprintf(node, sizeof node, "%.*s_%d", on, o->op.p, o->index);
         n += (size_t)snprintf(msg + n, sizeof msg - n,
-                              "%s%.*s (domain '%s', opset %lld, first node '%.*s')",
-                              i ? "; " : "", (int)(o->op.n > 100 ? 100 : o->op.n), o->op.p, dom,
-                              opset, (int)(o->node.n > 100 ? 100 : o->node.n), o->node.p);
+                              "%s%.*s (domain '%s', opset %lld, first node '%s')", i ? "; " : "",
+                              on, o->op.p, dom, opset, node);
     }
     free(l.items);
     return fwd_errorf(FWD_ERR_UNSUPPORTED, "%s", msg);

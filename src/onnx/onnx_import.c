@@ -101,9 +101,6 @@ static fwd_status check_opsets(const ir_model *m, int64_t *opset)
                               (long long)o->version, ONNX_MIN_OPSET, ONNX_MAX_OPSET);
         if (*opset < 0) *opset = o->version;
     }
-    if (*opset < 0)
-        return fwd_errorf(FWD_ERR_INVALID_MODEL,
-                          "the model imports no opset of the default ONNX domain");
     return FWD_OK;
 }
 
@@ -122,7 +119,10 @@ fwd_status onnx_import_model(ir_model *m, const uint8_t *data, size_t size, cons
     L.size = size;
     L.base_dir = base_dir;
     FWD_TRY(check_opsets(m, &L.opset));
-    FWD_TRY(onnx_check_ops(m, &gmsg));
+    FWD_TRY(onnx_check_ops(m, &gmsg)); /* names ops of other domains first */
+    if (L.opset < 0)
+        return fwd_errorf(FWD_ERR_INVALID_MODEL,
+                          "the model imports no opset of the default ONNX domain");
 
     ir_graph *g = NULL;
     fwd_status s = onnx_import_graph(&L, &gmsg, NULL, 0, "main", &g);

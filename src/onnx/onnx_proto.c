@@ -31,7 +31,7 @@ static const field_name k_field_names[] = {
     {"AttributeProto", 7, "floats"},        {"AttributeProto", 8, "ints"},
     {"AttributeProto", 9, "strings"},       {"AttributeProto", 10, "tensors"},
     {"AttributeProto", 11, "graphs"},       {"AttributeProto", 20, "type"},
-    {"AttributeProto", 21, "ref_attr_name"}, {"TensorProto", 1, "dims"},
+    {"AttributeProto", 21, "ref_attr_name"}, {"TensorProto", 1, "dims"},          {"TensorProto", 3, "segment"},
     {"TensorProto", 2, "data_type"},        {"TensorProto", 4, "float_data"},
     {"TensorProto", 5, "int32_data"},       {"TensorProto", 6, "string_data"},
     {"TensorProto", 7, "int64_data"},       {"TensorProto", 8, "name"},

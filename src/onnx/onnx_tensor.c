@@ -98,23 +98,27 @@ fwd_status onnx_tensor_header(const pb_msg *msg, onnx_tensor_hdr *h)
             break;
         }
     }
-    const char *nm = h->name_len ? "" : "(unnamed)";
-    const char *np = h->name_ptr ? (const char *)h->name_ptr : "";
+    char label[160]; /* "tensor 'w'" or "unnamed tensor" */
+    if (h->name_len)
+        snprintf(label, sizeof label, "tensor '%.*s'", (int)(h->name_len > 100 ? 100 : h->name_len),
+                 (const char *)h->name_ptr);
+    else
+        snprintf(label, sizeof label, "unnamed tensor");
     if (rank > IR_MAX_RANK)
-        return fwd_errorf(FWD_ERR_UNSUPPORTED, "tensor '%.*s'%s at byte %zu has rank %zu (at most %d supported)",
-                          (int)h->name_len, np, nm, msg->start, rank, IR_MAX_RANK);
+        return fwd_errorf(FWD_ERR_UNSUPPORTED, "%s at byte %zu has rank %zu (at most %d supported)",
+                          label, msg->start, rank, IR_MAX_RANK);
     h->shape.rank = (int)rank;
     uint64_t numel = 1;
     for (size_t i = 0; i < rank; i++) {
         if (dims[i] > ((uint64_t)1 << 48))
-            return fwd_errorf(FWD_ERR_PARSE, "tensor '%.*s'%s at byte %zu: dimension %zu is %lld",
-                              (int)h->name_len, np, nm, msg->start, i,
+            return fwd_errorf(FWD_ERR_PARSE, "%s at byte %zu: dimension %zu is %lld",
+                              label, msg->start, i,
                               (long long)(int64_t)dims[i]);
         h->shape.dims[i] = (int64_t)dims[i];
         numel *= dims[i];
         if (numel > ((uint64_t)1 << 48))
-            return fwd_errorf(FWD_ERR_PARSE, "tensor '%.*s'%s at byte %zu: too many elements",
-                              (int)h->name_len, np, nm, msg->start);
+            return fwd_errorf(FWD_ERR_PARSE, "%s at byte %zu: too many elements",
+                              label, msg->start);
     }
     h->numel = (size_t)numel;
     return FWD_OK;
@@ -146,29 +150,47 @@ static void *alloc_bytes(fwd_arena *arena, size_t n)
     return arena ? fwd_arena_alloc(arena, n) : calloc(1, n);
 }
 
-/* Convert the typed field holding the data of dtype into dst (numel
- * elements). */
-static fwd_status load_typed(const pb_msg *msg, fwd_dtype dt, size_t numel, const char *what,
-                             void *dst)
+/* Which typed field holds the values of dtype dt. */
+static void typed_field(fwd_dtype dt, uint32_t *field, pb_elem *kind, const char **fname)
+{
+    *kind = PB_ELEM_VARINT;
+    switch (dt) {
+    case FWD_FLOAT32: *field = TP_FLOAT_DATA; *kind = PB_ELEM_FIXED32; *fname = "float_data"; break;
+    case FWD_FLOAT64: *field = TP_DOUBLE_DATA; *kind = PB_ELEM_FIXED64; *fname = "double_data"; break;
+    case FWD_INT64: *field = TP_INT64_DATA; *fname = "int64_data"; break;
+    case FWD_UINT32: case FWD_UINT64: *field = TP_UINT64_DATA; *fname = "uint64_data"; break;
+    default: *field = TP_INT32_DATA; *fname = "int32_data"; break;
+    }
+}
+
+/* Check that the typed field has exactly numel values (before anything
+ * is allocated, so a corrupt shape cannot ask for huge memory). */
+static fwd_status check_typed(const pb_msg *msg, fwd_dtype dt, size_t numel, const char *what)
 {
     uint32_t field;
-    pb_elem kind = PB_ELEM_VARINT;
+    pb_elem kind;
     const char *fname;
-    switch (dt) {
-    case FWD_FLOAT32: field = TP_FLOAT_DATA; kind = PB_ELEM_FIXED32; fname = "float_data"; break;
-    case FWD_FLOAT64: field = TP_DOUBLE_DATA; kind = PB_ELEM_FIXED64; fname = "double_data"; break;
-    case FWD_INT64: field = TP_INT64_DATA; fname = "int64_data"; break;
-    case FWD_UINT32: case FWD_UINT64: field = TP_UINT64_DATA; fname = "uint64_data"; break;
-    default: field = TP_INT32_DATA; fname = "int32_data"; break;
-    }
+    typed_field(dt, &field, &kind, &fname);
     size_t count;
     FWD_TRY(pb_repeated(msg, field, kind, NULL, 0, &count));
     if (count != numel)
         return fwd_errorf(FWD_ERR_PARSE, "%s at byte %zu: %s has %zu values, the shape needs %zu",
                           what, msg->start, count ? fname : "data", count, numel);
+    return FWD_OK;
+}
+
+/* Convert the typed field's numel values into dst (checked before). */
+static fwd_status load_typed(const pb_msg *msg, fwd_dtype dt, size_t numel, const char *what,
+                             void *dst)
+{
+    uint32_t field;
+    pb_elem kind;
+    const char *fname;
+    typed_field(dt, &field, &kind, &fname);
     if (numel == 0) return FWD_OK;
     uint64_t *tmp = malloc(numel * sizeof *tmp);
     if (!tmp) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    size_t count;
     fwd_status s = pb_repeated(msg, field, kind, tmp, numel, &count);
     if (s != FWD_OK) {
         free(tmp);
@@ -247,6 +269,7 @@ fwd_status onnx_tensor_load(onnx_loader *L, fwd_arena *arena, const pb_msg *msg,
         if (nbytes) memcpy(t->data, src, nbytes);
         return FWD_OK;
     }
+    FWD_TRY(check_typed(msg, dt, h->numel, what));
     t->data = alloc_bytes(arena, nbytes);
     if (!t->data) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
     fwd_status s = load_typed(msg, dt, h->numel, what, t->data);
