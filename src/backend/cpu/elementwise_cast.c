@@ -62,7 +62,30 @@ static inline uint16_t f32_to_bf16_trunc(float v)
 CAST_LOOP(f32_f64, float, double, x)
 CAST_LOOP(f64_f32, double, float, x)
 CAST_LOOP(f32_i32, float, int32_t, f32_to_i32(x))
-CAST_LOOP(f32_i64, float, int64_t, f32_to_i64(x))
+CAST_LOOP(f32_i64_slow, float, int64_t, f32_to_i64(x))
+
+/* float32 -> int64 has no AVX2 instruction: convert blocks through the
+ * vectorised int32 conversion and redo a block exactly if any value fell
+ * outside int32 (the conversion gives INT32_MIN for those, and for NaN). */
+static void f32_i64(const void *s_, void *d_, int64_t n)
+{
+    const float *s = (const float *)s_;
+    int64_t *d = (int64_t *)d_;
+    int32_t t[1024];
+    for (int64_t b = 0; b < n; b += 1024) {
+        int64_t m = n - b < 1024 ? n - b : 1024;
+        int32_t odd = 0;
+        for (int64_t i = 0; i < m; i++) {
+            t[i] = f32_to_i32(s[b + i]);
+            odd |= t[i] == INT32_MIN;
+        }
+        if (odd)
+            f32_i64_slow(s + b, d + b, m);
+        else
+            for (int64_t i = 0; i < m; i++) d[b + i] = t[i];
+    }
+}
+
 CAST_LOOP(i32_f32, int32_t, float, x)
 CAST_LOOP(i64_f32, int64_t, float, x)
 CAST_LOOP(u8_f32, uint8_t, float, x)

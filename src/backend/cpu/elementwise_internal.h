@@ -40,9 +40,12 @@ typedef struct elt_loop_ctx {
     fwd_dtype out_dtype;
 } elt_loop_ctx;
 
-/* Elements per parallel chunk: cheap ops (add, relu) and costly ones
- * (exp, erf, pow), so that each chunk takes some tens of microseconds. */
-#define ELT_GRAIN_CHEAP ((int64_t)32768)
+/* Elements per parallel chunk, so that each chunk takes some tens of
+ * microseconds: memory-bound ops (add, relu, cast), vectorised
+ * transcendentals (exp, erf, tanh, sigmoid) and scalar libm calls or
+ * integer division (sin, pow, int Div/Mod). */
+#define ELT_GRAIN_CHEAP ((int64_t)65536)
+#define ELT_GRAIN_FAST ((int64_t)32768)
 #define ELT_GRAIN_COSTLY ((int64_t)4096)
 
 /*

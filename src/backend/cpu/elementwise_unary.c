@@ -151,50 +151,50 @@ typedef struct unary_op {
     elt_loop_fn fn[N_DT]; /* float32, float64 and typed integer loops */
     int ints;
     bool out_bool;
-    bool costly;
+    int cost; /* 0 cheap, 1 vectorised transcendental, 2 scalar libm */
 } unary_op;
 
 #define FLT(OP) [FWD_FLOAT32] = OP##_f32, [FWD_FLOAT64] = OP##_f64
 
 static const unary_op k_ops[] = {
-    {"Relu", {FLT(relu), SINT_FNS(relu)}, INT_NONE, false, false},
-    {"Sigmoid", {FLT(sigmoid)}, INT_NONE, false, true},
-    {"Tanh", {FLT(tanh)}, INT_NONE, false, true},
-    {"Erf", {FLT(erf)}, INT_VIA_F64, false, true},
-    {"Exp", {FLT(exp)}, INT_NONE, false, true},
-    {"Sqrt", {FLT(sqrt)}, INT_NONE, false, false},
-    {"Abs", {FLT(abs), INT_FNS(abs)}, INT_NONE, false, false},
-    {"Neg", {FLT(neg), INT_FNS(neg)}, INT_NONE, false, false},
-    {"Reciprocal", {FLT(reciprocal)}, INT_NONE, false, false},
-    {"Log", {FLT(log)}, INT_NONE, false, true},
-    {"Ceil", {FLT(ceil)}, INT_NONE, false, false},
-    {"Floor", {FLT(floor)}, INT_NONE, false, false},
-    {"Round", {FLT(round)}, INT_NONE, false, false},
-    {"Sign", {FLT(sign), INT_FNS(sign)}, INT_NONE, false, false},
-    {"Sin", {FLT(sin)}, INT_NONE, false, true},
-    {"Cos", {FLT(cos)}, INT_NONE, false, true},
-    {"Tan", {FLT(tan)}, INT_NONE, false, true},
-    {"Asin", {FLT(asin)}, INT_NONE, false, true},
-    {"Acos", {FLT(acos)}, INT_NONE, false, true},
-    {"Atan", {FLT(atan)}, INT_NONE, false, true},
-    {"Sinh", {FLT(sinh)}, INT_NONE, false, true},
-    {"Cosh", {FLT(cosh)}, INT_NONE, false, true},
-    {"Asinh", {FLT(asinh)}, INT_NONE, false, true},
-    {"Acosh", {FLT(acosh)}, INT_NONE, false, true},
-    {"Atanh", {FLT(atanh)}, INT_NONE, false, true},
-    {"LeakyRelu", {FLT(leakyrelu)}, INT_NONE, false, false},
-    {"Elu", {FLT(elu)}, INT_NONE, false, true},
-    {"Selu", {FLT(selu)}, INT_NONE, false, true},
-    {"Celu", {FLT(celu)}, INT_NONE, false, true},
-    {"HardSigmoid", {FLT(hardsigmoid)}, INT_NONE, false, false},
-    {"HardSwish", {FLT(hardswish)}, INT_NONE, false, false},
-    {"Softplus", {FLT(softplus)}, INT_NONE, false, true},
-    {"Softsign", {FLT(softsign)}, INT_NONE, false, false},
-    {"ThresholdedRelu", {FLT(thresholdedrelu)}, INT_NONE, false, false},
-    {"Shrink", {FLT(shrink)}, INT_VIA_F64, false, false},
-    {"IsNaN", {FLT(isnan)}, INT_NONE, true, false},
-    {"IsInf", {FLT(isinf)}, INT_NONE, true, false},
-    {"Not", {[FWD_BOOL] = not_b}, INT_NONE, true, false},
+    {"Relu", {FLT(relu), SINT_FNS(relu)}, INT_NONE, false, 0},
+    {"Sigmoid", {FLT(sigmoid)}, INT_NONE, false, 1},
+    {"Tanh", {FLT(tanh)}, INT_NONE, false, 1},
+    {"Erf", {FLT(erf)}, INT_VIA_F64, false, 1},
+    {"Exp", {FLT(exp)}, INT_NONE, false, 1},
+    {"Sqrt", {FLT(sqrt)}, INT_NONE, false, 0},
+    {"Abs", {FLT(abs), INT_FNS(abs)}, INT_NONE, false, 0},
+    {"Neg", {FLT(neg), INT_FNS(neg)}, INT_NONE, false, 0},
+    {"Reciprocal", {FLT(reciprocal)}, INT_NONE, false, 0},
+    {"Log", {FLT(log)}, INT_NONE, false, 2},
+    {"Ceil", {FLT(ceil)}, INT_NONE, false, 0},
+    {"Floor", {FLT(floor)}, INT_NONE, false, 0},
+    {"Round", {FLT(round)}, INT_NONE, false, 0},
+    {"Sign", {FLT(sign), INT_FNS(sign)}, INT_NONE, false, 0},
+    {"Sin", {FLT(sin)}, INT_NONE, false, 2},
+    {"Cos", {FLT(cos)}, INT_NONE, false, 2},
+    {"Tan", {FLT(tan)}, INT_NONE, false, 2},
+    {"Asin", {FLT(asin)}, INT_NONE, false, 2},
+    {"Acos", {FLT(acos)}, INT_NONE, false, 2},
+    {"Atan", {FLT(atan)}, INT_NONE, false, 2},
+    {"Sinh", {FLT(sinh)}, INT_NONE, false, 2},
+    {"Cosh", {FLT(cosh)}, INT_NONE, false, 2},
+    {"Asinh", {FLT(asinh)}, INT_NONE, false, 2},
+    {"Acosh", {FLT(acosh)}, INT_NONE, false, 2},
+    {"Atanh", {FLT(atanh)}, INT_NONE, false, 2},
+    {"LeakyRelu", {FLT(leakyrelu)}, INT_NONE, false, 0},
+    {"Elu", {FLT(elu)}, INT_NONE, false, 2},
+    {"Selu", {FLT(selu)}, INT_NONE, false, 2},
+    {"Celu", {FLT(celu)}, INT_NONE, false, 2},
+    {"HardSigmoid", {FLT(hardsigmoid)}, INT_NONE, false, 0},
+    {"HardSwish", {FLT(hardswish)}, INT_NONE, false, 0},
+    {"Softplus", {FLT(softplus)}, INT_NONE, false, 2},
+    {"Softsign", {FLT(softsign)}, INT_NONE, false, 0},
+    {"ThresholdedRelu", {FLT(thresholdedrelu)}, INT_NONE, false, 0},
+    {"Shrink", {FLT(shrink)}, INT_VIA_F64, false, 0},
+    {"IsNaN", {FLT(isnan)}, INT_NONE, true, 0},
+    {"IsInf", {FLT(isinf)}, INT_NONE, true, 0},
+    {"Not", {[FWD_BOOL] = not_b}, INT_NONE, true, 0},
 };
 
 static const unary_op *find_op(const char *name)
@@ -268,5 +268,6 @@ fwd_status elt_k_unary(fwd_kernel_ctx *k)
     ir_tensor *y;
     FWD_TRY(elt_prepare_out(k, 0, ctx.out_dtype, &x->shape, &y));
     const ir_tensor *ins[1] = {x};
-    return elt_run(k, y, ins, 1, fn, &ctx, op->costly ? ELT_GRAIN_COSTLY : ELT_GRAIN_CHEAP);
+    static const int64_t grains[3] = {ELT_GRAIN_CHEAP, ELT_GRAIN_FAST, ELT_GRAIN_COSTLY};
+    return elt_run(k, y, ins, 1, fn, &ctx, grains[op->cost]);
 }
