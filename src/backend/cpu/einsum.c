@@ -4,11 +4,13 @@
  * Each operand becomes a strided view whose axes carry label ids (see
  * ir/einsum_parse.h): repeated labels in one term become one axis whose
  * stride is the sum (a diagonal), and size-1 dims broadcast with stride 0.
- * Operands are then contracted left to right, two at a time: both are
- * copied into [batch, left, contracted] / [batch, contracted, right]
- * order (labels needed by neither the output nor a later operand are summed
- * during that copy) and multiplied with one GEMM per batch entry. The
- * result is finally permuted (and reduced) into the output order.
+ * Operands are then contracted left to right, two at a time, with one GEMM
+ * per batch entry over [batch, left, contracted] x [batch, contracted,
+ * right]. An operand already laid out that way (or as its transpose) is
+ * used in place; otherwise it is copied into that order, summing the labels
+ * needed by neither the output nor a later operand. The last product is
+ * written straight into the output when its label order matches; else the
+ * result is permuted (and reduced) into the output order.
  *
  * float32 works in float with cblas_sgemm; every other dtype works in
  * double with cblas_dgemm.
