@@ -148,6 +148,26 @@ static void copy_run(char *d, const char *s, int64_t n, int64_t st, size_t es)
 #undef RUN
 }
 
+/* n elements from contiguous s to d with a byte stride. */
+static void copy_run_to_strided(char *d, int64_t dst_stride, const char *s, int64_t n, size_t es)
+{
+#define RUN(T)                                            \
+    for (int64_t x = 0; x < n; x++) {                     \
+        T v;                                              \
+        memcpy(&v, s + x * (int64_t)sizeof v, sizeof v);  \
+        memcpy(d + x * dst_stride, &v, sizeof v);         \
+    }
+    switch (es) {
+    case 1: RUN(uint8_t); break;
+    case 2: RUN(uint16_t); break;
+    case 4: RUN(uint32_t); break;
+    case 8: RUN(uint64_t); break;
+    default:
+        for (int64_t x = 0; x < n; x++) memcpy(d + x * dst_stride, s + x * (int64_t)es, es);
+    }
+#undef RUN
+}
+
 static void rows_memcpy(void *arg, int64_t b, int64_t e)
 {
     const strided_job *j = arg;
@@ -173,12 +193,68 @@ static void rows_strided(void *arg, int64_t b, int64_t e)
     }
 }
 
+#ifdef __AVX2__
+#include <immintrin.h>
+/* dst[i][l] = src[i + l*sl] for an 8x8 block of 4-byte elements: src is
+ * contiguous along i, dst along l (row stride dp bytes). */
+static inline void transpose8x8_f32(char *dst, int64_t dp, const char *src, int64_t sl)
+{
+    __m256 r0 = _mm256_loadu_ps((const float *)(src + 0 * sl)), r1 = _mm256_loadu_ps((const float *)(src + 1 * sl));
+    __m256 r2 = _mm256_loadu_ps((const float *)(src + 2 * sl)), r3 = _mm256_loadu_ps((const float *)(src + 3 * sl));
+    __m256 r4 = _mm256_loadu_ps((const float *)(src + 4 * sl)), r5 = _mm256_loadu_ps((const float *)(src + 5 * sl));
+    __m256 r6 = _mm256_loadu_ps((const float *)(src + 6 * sl)), r7 = _mm256_loadu_ps((const float *)(src + 7 * sl));
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps((float *)(dst + 0 * dp), _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps((float *)(dst + 1 * dp), _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps((float *)(dst + 2 * dp), _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps((float *)(dst + 3 * dp), _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps((float *)(dst + 4 * dp), _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps((float *)(dst + 5 * dp), _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps((float *)(dst + 6 * dp), _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps((float *)(dst + 7 * dp), _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+#endif
+
+/* One tile [p0, p1) x [l0, l1): 8x8 vector blocks where they fit. */
+static void tile_block(const strided_job *j, char *dbase, const char *sbase, int64_t p0, int64_t p1, int64_t l0,
+                       int64_t l1)
+{
+    int64_t sl = j->ss[j->rank - 1], dp = j->ds[j->p], es = (int64_t)j->es;
+    int64_t pv = p0, lv = l1;
+#ifdef __AVX2__
+    if (es == 4) {
+        lv = l0 + (l1 - l0) / 8 * 8;
+        pv = p0 + (p1 - p0) / 8 * 8;
+        for (int64_t i = p0; i < pv; i += 8)
+            for (int64_t l = l0; l < lv; l += 8)
+                transpose8x8_f32(dbase + i * dp + l * es, dp, sbase + i * es + l * sl, sl);
+        /* right strip of the vector rows */
+        for (int64_t i = p0; i < pv && lv < l1; i++)
+            copy_run(dbase + i * dp + lv * es, sbase + i * es + lv * sl, l1 - lv, sl, j->es);
+        lv = l1;
+    }
+#endif
+    if (lv - l0 < 8) { /* short rows: read along i (contiguous), write with stride dp */
+        for (int64_t l = l0; l < lv; l++)
+            copy_run_to_strided(dbase + pv * dp + l * es, dp, sbase + pv * es + l * sl, p1 - pv, j->es);
+        return;
+    }
+    for (int64_t i = pv; i < p1; i++) copy_run(dbase + i * dp + l0 * es, sbase + i * es + l0 * sl, lv - l0, sl, j->es);
+}
+
 /* One item: one p-tile of one outer position, all of the last dim. */
 static void tiles_copy(void *arg, int64_t b, int64_t e)
 {
     const strided_job *j = arg;
     int last = j->rank - 1, p = j->p;
-    int64_t np = j->d[p], nl = j->d[last], sl = j->ss[last], dp = j->ds[p];
+    int64_t np = j->d[p], nl = j->d[last];
     for (int64_t it = b; it < e; it++) {
         int64_t outer = it / j->ptiles, pt = it % j->ptiles;
         int64_t idx[TNS_MAX_VIEW], so, dof;
@@ -186,11 +262,7 @@ static void tiles_copy(void *arg, int64_t b, int64_t e)
         int64_t p0 = pt * TILE, p1 = p0 + TILE < np ? p0 + TILE : np;
         for (int64_t l0 = 0; l0 < nl; l0 += TILE) {
             int64_t l1 = l0 + TILE < nl ? l0 + TILE : nl;
-            for (int64_t i = p0; i < p1; i++) {
-                char *d = j->dst + dof + i * dp + l0 * (int64_t)j->es;
-                const char *s = j->src + so + i * (int64_t)j->es + l0 * sl;
-                copy_run(d, s, l1 - l0, sl, j->es);
-            }
+            tile_block(j, j->dst + dof, j->src + so, p0, p1, l0, l1);
         }
     }
 }
@@ -238,7 +310,7 @@ void tns_copy_strided(void *dst, const void *src, size_t esize, int rank, const 
     }
     j.p = -1;
     for (int i = 0; i < last; i++)
-        if (j.ss[i] == (int64_t)esize && j.d[i] >= 8 && j.d[last] >= 8) j.p = i;
+        if (j.ss[i] == (int64_t)esize && j.d[i] >= 8) j.p = i;
     if (j.p >= 0) {
         j.ptiles = (j.d[j.p] + TILE - 1) / TILE;
         int64_t items = rows / j.d[j.p] * j.ptiles;
