@@ -48,9 +48,16 @@ static fwd_status note_missing(missing_list *l, str_view op, str_view domain, st
     return FWD_OK;
 }
 
-static fwd_status walk_graph(const pb_msg *g, int depth, missing_list *l);
+/* What the walk collects: ops without importer, and (for models at
+ * opsets 1..6) ops that changed before opset 7. */
+typedef struct walk_state {
+    int64_t opset; /* of the default domain */
+    missing_list missing, changed;
+} walk_state;
 
-static fwd_status walk_node(const pb_msg *nm, int depth, int index, missing_list *l)
+static fwd_status walk_graph(const pb_msg *g, int depth, walk_state *w);
+
+static fwd_status walk_node(const pb_msg *nm, int depth, int index, walk_state *w)
 {
     pb_iter it = pb_begin(nm);
     pb_field f;
@@ -77,27 +84,29 @@ static fwd_status walk_node(const pb_msg *nm, int depth, int index, missing_list
                 if (af.num != 6 && af.num != 11) continue;
                 pb_msg gm;
                 FWD_TRY(pb_sub(&am, &af, "GraphProto", &gm));
-                FWD_TRY(walk_graph(&gm, depth + 1, l));
+                FWD_TRY(walk_graph(&gm, depth + 1, w));
             }
         }
     }
     if (op.n == 0)
         return fwd_errorf(FWD_ERR_INVALID_MODEL, "node '%.*s' at byte %zu has no op_type",
                           (int)name.n, name.p, nm->start);
-    bool known = false;
+    bool known = false, changed = false;
     if (is_default_domain(domain)) {
         char buf[128];
         if (op.n < sizeof buf) {
             memcpy(buf, op.p, op.n);
             buf[op.n] = '\0';
             known = onnx_importer_find(buf) != NULL;
+            changed = w->opset < ONNX_MIN_OPSET && !onnx_op_same_as_opset7(buf, w->opset);
         }
     }
-    if (!known) FWD_TRY(note_missing(l, op, domain, name, index));
+    if (!known) FWD_TRY(note_missing(&w->missing, op, domain, name, index));
+    else if (changed) FWD_TRY(note_missing(&w->changed, op, domain, name, index));
     return FWD_OK;
 }
 
-static fwd_status walk_graph(const pb_msg *g, int depth, missing_list *l)
+static fwd_status walk_graph(const pb_msg *g, int depth, walk_state *w)
 {
     if (depth > ONNX_MAX_DEPTH)
         return fwd_errorf(FWD_ERR_PARSE, "GraphProto at byte %zu: subgraphs nested deeper than %d",
@@ -112,23 +121,17 @@ static fwd_status walk_graph(const pb_msg *g, int depth, missing_list *l)
         if (f.num != 1) continue;
         pb_msg nm;
         FWD_TRY(pb_sub(g, &f, "NodeProto", &nm));
-        FWD_TRY(walk_node(&nm, depth, index++, l));
+        FWD_TRY(walk_node(&nm, depth, index++, w));
     }
     return FWD_OK;
 }
 
-fwd_status onnx_check_ops(const ir_model *m, const pb_msg *graph)
+/* "Op (domain 'd', opset N, first node 'x'); ..." into msg. */
+static void list_ops(const ir_model *m, const missing_list *l, char *msg, size_t cap)
 {
-    missing_list l = {0};
-    fwd_status s = walk_graph(graph, 0, &l);
-    if (s != FWD_OK || l.n == 0) {
-        free(l.items);
-        return s;
-    }
-    char msg[1800];
-    size_t n = (size_t)snprintf(msg, sizeof msg, "unsupported ops: ");
-    for (int i = 0; i < l.n && n < sizeof msg; i++) {
-        const missing_op *o = &l.items[i];
+    size_t n = strlen(msg);
+    for (int i = 0; i < l->n && n < cap; i++) {
+        const missing_op *o = &l->items[i];
         char dom[128];
         size_t dn = o->domain.n < sizeof dom - 1 ? o->domain.n : sizeof dom - 1;
         memcpy(dom, o->domain.p, dn);
@@ -140,10 +143,30 @@ fwd_status onnx_check_ops(const ir_model *m, const pb_msg *graph)
             snprintf(node, sizeof node, "%.*s", (int)(o->node.n > 100 ? 100 : o->node.n), o->node.p);
         else
             snprintf(node, sizeof node, "%.*s_%d", on, o->op.p, o->index);
-        n += (size_t)snprintf(msg + n, sizeof msg - n,
-                              "%s%.*s (domain '%s', opset %lld, first node '%s')", i ? "; " : "",
-                              on, o->op.p, dom, opset, node);
+        n += (size_t)snprintf(msg + n, cap - n, "%s%.*s (domain '%s', opset %lld, first node '%s')",
+                              i ? "; " : "", on, o->op.p, dom, opset, node);
     }
-    free(l.items);
-    return fwd_errorf(FWD_ERR_UNSUPPORTED, "%s", msg);
+}
+
+fwd_status onnx_check_ops(const ir_model *m, const pb_msg *graph)
+{
+    walk_state w = {0};
+    w.opset = ir_model_opset(m, "");
+    fwd_status s = walk_graph(graph, 0, &w);
+    char msg[1800];
+    if (s == FWD_OK && w.missing.n) {
+        snprintf(msg, sizeof msg, "unsupported ops: ");
+        list_ops(m, &w.missing, msg, sizeof msg);
+        s = fwd_errorf(FWD_ERR_UNSUPPORTED, "%s", msg);
+    } else if (s == FWD_OK && w.changed.n) {
+        snprintf(msg, sizeof msg,
+                 "opset %lld of the default ONNX domain is not supported (%d to %d are) for ops "
+                 "that changed by opset %d: ",
+                 (long long)w.opset, ONNX_MIN_OPSET, ONNX_MAX_OPSET, ONNX_MIN_OPSET);
+        list_ops(m, &w.changed, msg, sizeof msg);
+        s = fwd_errorf(FWD_ERR_UNSUPPORTED, "%s", msg);
+    }
+    free(w.missing.items);
+    free(w.changed.items);
+    return s;
 }

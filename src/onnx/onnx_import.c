@@ -9,9 +9,6 @@
 enum { M_IR_VERSION = 1, M_PRODUCER_NAME = 2, M_PRODUCER_VERSION = 3, M_GRAPH = 7,
        M_OPSET_IMPORT = 8 };
 
-#define ONNX_MIN_OPSET 7
-#define ONNX_MAX_OPSET 17
-
 static fwd_status oom(void) { return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory"); }
 
 static fwd_status parse_opset(ir_model *m, const pb_msg *om, ir_opset *o)
@@ -95,7 +92,8 @@ static fwd_status check_opsets(const ir_model *m, int64_t *opset)
     for (int i = 0; i < m->n_opsets; i++) {
         const ir_opset *o = &m->opsets[i];
         if (o->domain[0]) continue;
-        if (o->version < ONNX_MIN_OPSET || o->version > ONNX_MAX_OPSET)
+        /* 1..6: accepted op by op in onnx_check_ops */
+        if (o->version < 1 || o->version > ONNX_MAX_OPSET)
             return fwd_errorf(FWD_ERR_UNSUPPORTED,
                               "opset %lld of the default ONNX domain is not supported (%d to %d are)",
                               (long long)o->version, ONNX_MIN_OPSET, ONNX_MAX_OPSET);
@@ -123,6 +121,7 @@ fwd_status onnx_import_model(ir_model *m, const uint8_t *data, size_t size, cons
     if (L.opset < 0)
         return fwd_errorf(FWD_ERR_INVALID_MODEL,
                           "the model imports no opset of the default ONNX domain");
+    if (L.opset < ONNX_MIN_OPSET) L.opset = ONNX_MIN_OPSET; /* same ops, see onnx_check_ops */
 
     ir_graph *g = NULL;
     fwd_status s = onnx_import_graph(&L, &gmsg, NULL, 0, "main", &g);

@@ -95,6 +95,13 @@ fwd_status onnx_resolve(ir_graph *g, const char *name, int *id);
  * FWD_ERR_UNSUPPORTED listing them all. */
 fwd_status onnx_check_ops(const ir_model *m, const pb_msg *graph);
 
+/* Whether op_type means the same at default-domain opset (1..6) as at 7. */
+bool onnx_op_same_as_opset7(const char *op_type, int64_t opset);
+/* The oldest default-domain opset importers are written for; models at
+ * 1..6 are accepted when all their ops are as at this one. */
+#define ONNX_MIN_OPSET 7
+#define ONNX_MAX_OPSET 17
+
 /* Import a GraphProto into a new graph (parent NULL for the main one). */
 fwd_status onnx_import_graph(onnx_loader *L, const pb_msg *msg, ir_graph *parent, int depth,
                              const char *default_name, ir_graph **out);
