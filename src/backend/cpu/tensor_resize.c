@@ -138,6 +138,7 @@ typedef struct {
     const int64_t *out_dims;
     axis_taps *taps;
     int64_t max_combos;
+    int64_t in_w; /* input length of the last axis */
     float extrapolation;
     atomic_int failed;
 } resize_job;
@@ -151,9 +152,11 @@ static void resize_rows(void *arg, int64_t b, int64_t e)
     int Kx = tl->K;
     int64_t *coff = malloc(sizeof(int64_t) * (size_t)j->max_combos);
     float *cw = malloc(sizeof(float) * (size_t)j->max_combos);
-    if (!coff || !cw) {
+    float *tmp = malloc(sizeof(float) * (size_t)(j->in_w + 1));
+    if (!coff || !cw || !tmp) {
         free(coff);
         free(cw);
+        free(tmp);
         atomic_store(&j->failed, 1);
         return;
     }
@@ -197,17 +200,31 @@ static void resize_rows(void *arg, int64_t b, int64_t e)
                 const float *s = src + coff[0];
                 for (int64_t x = 0; x < W; x++) dst[x] = s[tl->off[x]];
             } else {
-                for (int64_t x = 0; x < W; x++) {
-                    const int64_t *xo = tl->off + x * Kx;
-                    const float *xw = tl->w + x * Kx;
-                    float acc = 0;
-                    for (int64_t c = 0; c < nc; c++) {
-                        const float *s = src + coff[c];
-                        float v = 0;
-                        for (int k = 0; k < Kx; k++) v += xw[k] * s[xo[k]];
-                        acc += cw[c] * v;
+                /* blend the source rows once (vectorisable), then sample
+                 * the blended row along the last axis */
+                const float *row = src + coff[0];
+                if (nc > 1) {
+                    for (int64_t i = 0; i < j->in_w; i++) tmp[i] = cw[0] * row[i];
+                    for (int64_t c = 1; c < nc; c++) {
+                        const float *sc = src + coff[c];
+                        float wc = cw[c];
+                        for (int64_t i = 0; i < j->in_w; i++) tmp[i] += wc * sc[i];
                     }
-                    dst[x] = acc;
+                    row = tmp;
+                }
+                if (Kx == 1) {
+                    for (int64_t x = 0; x < W; x++) dst[x] = row[tl->off[x]];
+                } else if (Kx == 2) {
+                    for (int64_t x = 0; x < W; x++)
+                        dst[x] = tl->w[2 * x] * row[tl->off[2 * x]] + tl->w[2 * x + 1] * row[tl->off[2 * x + 1]];
+                } else {
+                    for (int64_t x = 0; x < W; x++) {
+                        const int64_t *xo = tl->off + x * Kx;
+                        const float *xw = tl->w + x * Kx;
+                        float v = 0;
+                        for (int k = 0; k < Kx; k++) v += xw[k] * row[xo[k]];
+                        dst[x] = v;
+                    }
                 }
             }
             if (tl->outside[0] || tl->outside[W - 1])
@@ -231,6 +248,7 @@ static void resize_rows(void *arg, int64_t b, int64_t e)
     }
     free(coff);
     free(cw);
+    free(tmp);
 }
 
 static int pick(const char *s, const char *const *names, int n, int dflt)
@@ -263,7 +281,7 @@ fwd_status tns_resize(fwd_kernel_ctx *k)
     if (tsc && (int64_t)ir_tensor_numel(tsc) != r) return cpu_kernel_error(k, FWD_ERR_SHAPE, "scales must have %d entries", r);
     if (p.ct == CT_TF_CROP_AND_RESIZE && (!troi || (int64_t)ir_tensor_numel(troi) != 2 * r))
         return cpu_kernel_error(k, FWD_ERR_SHAPE, "tf_crop_and_resize needs an roi of %d entries", 2 * r);
-    resize_job j = {.x = x, .y = y, .rank = r, .out_dims = y->shape.dims, .max_combos = 1,
+    resize_job j = {.x = x, .y = y, .rank = r, .out_dims = y->shape.dims, .max_combos = 1, .in_w = x->shape.dims[r - 1],
                     .extrapolation = ir_attr_float(k->node, "extrapolation_value", 0.0f)};
     atomic_init(&j.failed, 0);
     axis_taps taps[IR_MAX_RANK];
