@@ -1,6 +1,7 @@
 /*
  * Bad-input tests of model loading (public API only): truncated and
- * bit-flipped model files must fail cleanly (or load), never crash; and
+ * bit-flipped model files must fail cleanly (or load, and then build and
+ * run or fail cleanly), never crash; and
  * specific broken models (missing external data, unknown ops, unsupported
  * opset, missing/empty files, deep nesting) must give the right status and
  * a helpful message. Small models are written here as protobuf bytes.
@@ -213,6 +214,58 @@ static uint64_t rng(void)
     return rng_state;
 }
 
+/* Build and run a model that loaded, on zero inputs of its declared shapes
+ * (unknown dims 2, dims capped at 64): OK or an error, never a crash.
+ * Returns 1 when it ran, -1 when a failure had no message, else 0. */
+static int try_run(const fwd_model *m)
+{
+    fwd_builder *b = NULL;
+    fwd_engine *e = NULL;
+    fwd_context *c = NULL;
+    enum { MAXIO = 8 };
+    fwd_tensor in[MAXIO], out[MAXIO];
+    void *bufs[MAXIO] = {0};
+    int ni = 0, no = 0, ran = 0;
+    if (fwd_builder_create(&b) != FWD_OK) return 0;
+    if (fwd_builder_build(b, m, &e) != FWD_OK) goto done;
+    if (fwd_context_create(e, &c) != FWD_OK) goto done;
+    fwd_engine_num_inputs(e, &ni);
+    fwd_engine_num_outputs(e, &no);
+    if (ni > MAXIO || no > MAXIO) goto done;
+    for (int k = 0; k < ni; k++) {
+        fwd_tensor_info inf;
+        fwd_engine_input(e, k, &inf);
+        memset(&in[k], 0, sizeof in[k]);
+        in[k].name = inf.name;
+        in[k].dtype = inf.dtype;
+        in[k].rank = inf.rank < 0 ? 1 : inf.rank;
+        int64_t numel = 1;
+        for (int j = 0; j < in[k].rank; j++) {
+            in[k].dims[j] = inf.dims[j] < 0 ? 2 : inf.dims[j] > 64 ? 64 : inf.dims[j];
+            numel *= in[k].dims[j];
+        }
+        size_t esz = fwd_dtype_size(inf.dtype);
+        if (esz == 0 || numel > (1 << 20)) goto done;
+        bufs[k] = calloc((size_t)numel * esz + 1, 1);
+        in[k].data = bufs[k];
+        in[k].size = (size_t)numel * esz;
+    }
+    for (int k = 0; k < no; k++) {
+        fwd_tensor_info inf;
+        fwd_engine_output(e, k, &inf);
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].name = inf.name;
+    }
+    ran = 1;
+    if (fwd_context_run(c, in, ni, out, no) != FWD_OK && !fwd_last_error()[0]) ran = -1;
+done:
+    for (int k = 0; k < MAXIO; k++) free(bufs[k]);
+    fwd_context_free(c);
+    fwd_engine_free(e);
+    fwd_builder_free(b);
+    return ran;
+}
+
 /* ---- tests ---- */
 
 /* Every prefix of a valid model must fail with a message; bit flips must
@@ -247,7 +300,7 @@ static void fuzz_model(const char *dir, const char *test)
 
     /* bit flips (1 to 3 per copy): OK or an error, never a crash */
     uint8_t *copy = malloc(size);
-    int flips = 3000, ok = 0, errs = 0, no_msg = 0;
+    int flips = 3000, ok = 0, errs = 0, no_msg = 0, ran = 0;
     for (int i = 0; i < flips; i++) {
         memcpy(copy, data, size);
         int nb = 1 + (int)(rng() % 3);
@@ -267,6 +320,9 @@ static void fuzz_model(const char *dir, const char *test)
             for (int k = 0; k < no; k++) fwd_model_output(m, k, &info);
             fwd_model_summary sum;
             fwd_model_summarize(m, &sum);
+            int r = try_run(m);
+            if (r < 0) no_msg++;
+            if (r > 0) ran++;
         } else {
             errs++;
             if (!fwd_last_error()[0]) no_msg++;
@@ -274,9 +330,10 @@ static void fuzz_model(const char *dir, const char *test)
         fwd_model_free(m);
     }
     free(copy);
-    check(no_msg == 0, "%s: %d bit-flipped models failed without a message", test, no_msg);
-    printf("  %s: %zu bytes, %zu truncations, %d bit-flip runs (%d loaded, %d errors)\n", test,
-           size, (size + step - 1) / step, flips, ok, errs);
+    check(no_msg == 0, "%s: %d bit-flipped models failed (load or run) without a message", test,
+          no_msg);
+    printf("  %s: %zu bytes, %zu truncations, %d bit-flipped copies (%d loaded, %d ran, %d errors)\n",
+           test, size, (size + step - 1) / step, flips, ok, ran, errs);
     free(data);
 }
 
