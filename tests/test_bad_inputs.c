@@ -432,6 +432,52 @@ static void test_deep_nesting(void)
     free(m.b);
 }
 
+/* Valid encodings the reader must accept: packed repeated ints and nodes
+ * listed out of topological order. */
+static void test_encodings(void)
+{
+    fwd_status s;
+    buf g = {0}, n = {0}, attr = {0}, packed = {0};
+    /* Y = Transpose(Neg(X), perm=[1,0]) with the Neg node listed last */
+    f_str(&n, 1, "A");
+    f_str(&n, 2, "Y");
+    f_str(&n, 4, "Transpose");
+    f_str(&attr, 1, "perm");
+    f_int(&attr, 20, 7); /* INTS */
+    varint(&packed, 1);
+    varint(&packed, 0);
+    f_msg(&attr, 8, &packed); /* packed encoding of ints */
+    f_msg(&n, 5, &attr);
+    f_msg(&g, 1, &n);
+    node(&g, "Neg", NULL, "neg", "X", NULL, "A");
+    buf vi = {0}, tp = {0}, tt = {0}, sh = {0}, dim = {0};
+    f_int(&dim, 1, 2);
+    f_msg(&sh, 1, &dim);
+    f_int(&dim, 1, 3);
+    f_msg(&sh, 1, &dim);
+    f_int(&tt, 1, 1);
+    f_msg(&tt, 2, &sh);
+    f_msg(&tp, 1, &tt);
+    f_str(&vi, 1, "X");
+    f_msg(&vi, 2, &tp);
+    f_msg(&g, 11, &vi);
+    f_str(&vi, 1, "Y");
+    f_msg(&g, 12, &vi);
+    buf m = model(&g, 17, NULL);
+    fwd_model *mod = NULL;
+    s = fwd_model_load_memory(m.b, m.n, NULL, &mod);
+    check(s == FWD_OK, "packed ints / unsorted nodes should load: %s", fwd_last_error());
+    if (s == FWD_OK) {
+        fwd_tensor_info info;
+        s = fwd_model_output(mod, 0, &info);
+        check(s == FWD_OK && info.rank == 2 && info.dims[0] == 3 && info.dims[1] == 2,
+              "Transpose with packed perm: output shape should be [3,2], got rank %d [%lld,%lld]",
+              info.rank, (long long)info.dims[0], (long long)info.dims[1]);
+    }
+    fwd_model_free(mod);
+    free(m.b);
+}
+
 static void test_files(const char *tmp)
 {
     fwd_model *m = NULL;
@@ -494,6 +540,7 @@ int main(int argc, char **argv)
     test_external(tmp);
     test_ops_and_opsets();
     test_deep_nesting();
+    test_encodings();
     test_files(tmp);
     rmdir(tmp);
     printf("%d passed, %d failed\n", n_pass, n_fail);
