@@ -28,6 +28,10 @@
 
 static const char *default_data = "/usr/share/libonnx-testdata/data/node";
 
+/* File-scope so the children forked per test still reach them at exit
+ * (LeakSanitizer runs then). */
+static char **names, **failures, *excluded;
+
 static bool exists(const char *p)
 {
     struct stat st;
@@ -234,7 +238,6 @@ int main(int argc, char **argv)
         snprintf(excluded_default, sizeof excluded_default, "%s/node_excluded.txt", FWD_TESTS_DIR);
         excluded_path = excluded_default;
     }
-    char *excluded = NULL;
     size_t excluded_len = 0;
     FILE *xf = fopen(excluded_path, "r");
     if (!xf) {
@@ -262,7 +265,6 @@ int main(int argc, char **argv)
         free(excluded);
         return 2;
     }
-    char **names = NULL;
     int n = 0, cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -277,7 +279,7 @@ int main(int argc, char **argv)
     qsort(names, (size_t)n, sizeof *names, cmp_str);
 
     int passed = 0, failed = 0, skipped = 0;
-    char **failures = calloc((size_t)n + 1, sizeof *failures);
+    failures = calloc((size_t)n + 1, sizeof *failures);
     for (int i = 0; i < n; i++) {
         const char *name = names[i];
         if (n_filters) {

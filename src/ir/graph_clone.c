@@ -66,8 +66,8 @@ static fwd_status clone_graph(ir_model *dst, const ir_graph *src, ir_graph *pare
     g->inputs = malloc(sizeof(int) * (size_t)(src->n_inputs + 1));
     g->outputs = malloc(sizeof(int) * (size_t)(src->n_outputs + 1));
     if (!g->inputs || !g->outputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(g->inputs, src->inputs, sizeof(int) * (size_t)src->n_inputs);
-    memcpy(g->outputs, src->outputs, sizeof(int) * (size_t)src->n_outputs);
+    if (src->n_inputs) memcpy(g->inputs, src->inputs, sizeof(int) * (size_t)src->n_inputs);
+    if (src->n_outputs) memcpy(g->outputs, src->outputs, sizeof(int) * (size_t)src->n_outputs);
     g->n_inputs = src->n_inputs;
     g->n_outputs = src->n_outputs;
     *out = g;
