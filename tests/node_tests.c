@@ -58,11 +58,11 @@ static int run_data_set(fwd_context *c, const fwd_engine *e, const char *dir, ch
     memset(outs, 0, sizeof outs);
     int given = 0;
     for (int k = 0; k < n_in; k++) {
-        char path[4096];
+        char path[4200];
         snprintf(path, sizeof path, "%s/input_%d.pb", dir, k);
         if (!exists(path)) break;
         if (fwd_tensor_read_file(path, &files[k])) {
-            snprintf(msg, cap, "reading %s: %s", path, fwd_last_error());
+            snprintf(msg, cap, "reading %.500s: %.1000s", path, fwd_last_error());
             rc = 1;
             goto done;
         }
@@ -86,12 +86,12 @@ static int run_data_set(fwd_context *c, const fwd_engine *e, const char *dir, ch
         goto done;
     }
     for (int k = 0; k < n_out; k++) {
-        char path[4096];
+        char path[4200];
         snprintf(path, sizeof path, "%s/output_%d.pb", dir, k);
         if (!exists(path)) continue;
         fwd_tensor ref;
         if (fwd_tensor_read_file(path, &ref)) {
-            snprintf(msg, cap, "reading %s: %s", path, fwd_last_error());
+            snprintf(msg, cap, "reading %.500s: %.1000s", path, fwd_last_error());
             rc = 1;
             goto done;
         }

@@ -1,8 +1,14 @@
 /* A small fork-join thread pool: one loop at a time; callers that find it
- * busy (another thread's loop, or a nested loop) run serially. */
+ * busy (another thread's loop, or a nested loop) run serially.
+ *
+ * The caller waits for the loop's chunks, not for every worker: a worker
+ * the OS has not scheduled yet simply finds no job when it wakes. A job
+ * lives on the caller's stack; workers take a reference under the lock, so
+ * the caller knows when no worker can touch it any more. */
 #include "util/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,32 +23,37 @@
 
 #define SPIN_ITERS 20000
 
-static struct {
-    pthread_once_t once;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_job, cv_done;
-    int nthreads; /* including the caller */
-    _Atomic uint64_t gen;
+typedef struct job {
     fwd_range_fn fn;
     void *arg;
     int64_t n, chunk, nchunks;
-    _Atomic int64_t next;
-    _Atomic int active;
+    _Atomic int64_t next;  /* next chunk to take */
+    _Atomic int64_t done;  /* chunks finished */
+    _Atomic int refs;      /* workers inside run_chunks */
+} job;
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_job;
+    int nthreads; /* including the caller */
+    _Atomic uint64_t gen;
+    job *current; /* guarded by mu */
     atomic_flag busy;
 } pool = {.once = PTHREAD_ONCE_INIT,
           .mu = PTHREAD_MUTEX_INITIALIZER,
           .cv_job = PTHREAD_COND_INITIALIZER,
-          .cv_done = PTHREAD_COND_INITIALIZER,
           .busy = ATOMIC_FLAG_INIT};
 
-static void run_chunks(void)
+static void run_chunks(job *j)
 {
     for (;;) {
-        int64_t c = atomic_fetch_add(&pool.next, 1);
-        if (c >= pool.nchunks) break;
-        int64_t b = c * pool.chunk, e = b + pool.chunk;
-        if (e > pool.n) e = pool.n;
-        pool.fn(pool.arg, b, e);
+        int64_t c = atomic_fetch_add(&j->next, 1);
+        if (c >= j->nchunks) break;
+        int64_t b = c * j->chunk, e = b + j->chunk;
+        if (e > j->n) e = j->n;
+        j->fn(j->arg, b, e);
+        atomic_fetch_add(&j->done, 1);
     }
 }
 
@@ -56,17 +67,15 @@ static void *worker(void *unused)
             CPU_RELAX();
             spins++;
         }
-        if (atomic_load(&pool.gen) == seen) {
-            pthread_mutex_lock(&pool.mu);
-            while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.cv_job, &pool.mu);
-            pthread_mutex_unlock(&pool.mu);
-        }
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.cv_job, &pool.mu);
         seen = atomic_load(&pool.gen);
-        run_chunks();
-        if (atomic_fetch_sub(&pool.active, 1) == 1) {
-            pthread_mutex_lock(&pool.mu);
-            pthread_cond_signal(&pool.cv_done);
-            pthread_mutex_unlock(&pool.mu);
+        job *j = pool.current;
+        if (j) atomic_fetch_add(&j->refs, 1);
+        pthread_mutex_unlock(&pool.mu);
+        if (j) {
+            run_chunks(j);
+            atomic_fetch_sub(&j->refs, 1);
         }
     }
     return NULL;
@@ -113,27 +122,31 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
     int64_t max_chunks = (int64_t)nt * 4;
     int64_t nchunks = (n + grain - 1) / grain;
     if (nchunks > max_chunks) nchunks = max_chunks;
-    pool.fn = fn;
-    pool.arg = arg;
-    pool.n = n;
-    pool.chunk = (n + nchunks - 1) / nchunks;
-    pool.nchunks = (n + pool.chunk - 1) / pool.chunk;
-    atomic_store(&pool.next, 0);
-    atomic_store(&pool.active, nt - 1);
+    job j = {.fn = fn, .arg = arg, .n = n};
+    j.chunk = (n + nchunks - 1) / nchunks;
+    j.nchunks = (n + j.chunk - 1) / j.chunk;
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    atomic_init(&j.refs, 0);
     pthread_mutex_lock(&pool.mu);
+    pool.current = &j;
     atomic_fetch_add(&pool.gen, 1);
     pthread_cond_broadcast(&pool.cv_job);
     pthread_mutex_unlock(&pool.mu);
-    run_chunks();
+    run_chunks(&j);
+    /* chunks taken by workers: spin briefly, then yield the core */
     int spins = 0;
-    while (atomic_load(&pool.active) > 0 && spins < SPIN_ITERS) {
-        CPU_RELAX();
-        spins++;
+    while (atomic_load(&j.done) < j.nchunks) {
+        if (spins < SPIN_ITERS) {
+            CPU_RELAX();
+            spins++;
+        } else {
+            sched_yield();
+        }
     }
-    if (atomic_load(&pool.active) > 0) {
-        pthread_mutex_lock(&pool.mu);
-        while (atomic_load(&pool.active) > 0) pthread_cond_wait(&pool.cv_done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-    }
+    pthread_mutex_lock(&pool.mu);
+    pool.current = NULL;
+    pthread_mutex_unlock(&pool.mu);
+    while (atomic_load(&j.refs) > 0) CPU_RELAX(); /* workers leaving run_chunks */
     atomic_flag_clear(&pool.busy);
 }
