@@ -264,7 +264,38 @@ FWD_API fwd_status fwd_builder_free(fwd_builder *builder);
  * a known mode not built yet is FWD_ERR_NOT_YET_SUPPORTED.
  */
 FWD_API fwd_status fwd_builder_set_mode(fwd_builder *builder, const char *mode);
-/* Target device; FWD_DEVICE_CPU is the default. */
+/* Target device;
+/*
+ * An optimization profile for one input, as TensorRT has them: the engine
+ * runs any shape with min[i] <= dims[i] <= max[i] for every dimension and
+ * is tuned and planned for opt (memory is planned for max). rank must match
+ * the input's rank; dimensions the model fixes must be given their fixed
+ * value. Inputs without a profile take their fixed dims, and 1 for each
+ * symbolic dim unless fwd_builder_set_batch covers it.
+ */
+FWD_API fwd_status fwd_builder_set_shape(fwd_builder *builder, const char *input, int rank,
+                                         const int64_t *min, const int64_t *opt,
+                                         const int64_t *max);
+/*
+ * Shortcut for the leading (batch) dimension of every input whose first
+ * dimension is symbolic: min 1, opt and max as given (Forward's builders'
+ * opt/max batch). Profiles set with fwd_builder_set_shape take precedence.
+ */
+FWD_API fwd_status fwd_builder_set_batch(fwd_builder *builder, int64_t opt, int64_t max);
+/* Upper bound on scratch memory a kernel may use, in bytes (0: no limit). */
+FWD_API fwd_status fwd_builder_set_workspace(fwd_builder *builder, size_t bytes);
+/*
+ * Optimization level: 0 runs the graph as imported (no passes, no memory
+ * plan; for comparisons), 1 (default) runs every pass and plans memory.
+ */
+FWD_API fwd_status fwd_builder_set_optimization(fwd_builder *builder, int level);
+/*
+ * Progress of a build: called with a stage name ("passes", "plan", ...),
+ * the step done and the steps in the stage. Called on the building thread.
+ */
+typedef void (*fwd_progress_fn)(const char *stage, int done, int total, void *user_data);
+FWD_API fwd_status fwd_builder_set_progress(fwd_builder *builder, fwd_progress_fn fn,
+                                            void *user_data); FWD_DEVICE_CPU is the default. */
 FWD_API fwd_status fwd_builder_set_device(fwd_builder *builder, fwd_device device);
 /*
  * Build an engine for the model. The engine does not refer to the builder
@@ -281,6 +312,49 @@ FWD_API fwd_status fwd_engine_input(const fwd_engine *engine, int index,
                             fwd_tensor_info *info);
 FWD_API fwd_status fwd_engine_output(const fwd_engine *engine, int index,
                              fwd_tensor_info *info);
+/* Number of layers (nodes of the main graph) after the builder's passes. */
+FWD_API fwd_status fwd_engine_num_layers(const fwd_engine *engine, int *count);
+
+/* One layer of an engine, for inspection. */
+typedef struct fwd_layer_info {
+    const char *name;
+    const char *op_type;    /* e.g. "Conv", "FusedConv", "FusedAttention" */
+    const char *fused;      /* what was fused into it, e.g. "BatchNormalization+Relu", or "" */
+    fwd_dtype precision;    /* the dtype it computes in */
+    int num_inputs, num_outputs;
+    int64_t output_dims[FWD_MAX_DIMS]; /* first output at the opt shapes; -1 unknown */
+    int output_rank;
+} fwd_layer_info;
+FWD_API fwd_status fwd_engine_layer(const fwd_engine *engine, int index, fwd_layer_info *info);
+
+/* Facts about an engine for summaries. */
+typedef struct fwd_engine_summary {
+    const char *mode;            /* "float32", ... */
+    const char *device;          /* "cpu" */
+    int num_layers;
+    int num_fused;               /* layers that hold more than one source op */
+    size_t weight_bytes;
+    size_t activation_bytes;     /* peak planned activation memory per context */
+    size_t unplanned_bytes;      /* sum of all activation sizes at max shapes */
+} fwd_engine_summary;
+FWD_API fwd_status fwd_engine_summarize(const fwd_engine *engine, fwd_engine_summary *summary);
+/* The optimization profile of input index (min/opt/max; rank dims each). */
+FWD_API fwd_status fwd_engine_input_profile(const fwd_engine *engine, int index,
+                                            int64_t *min, int64_t *opt, int64_t *max);
+/* Write the optimized graph in Graphviz dot format. */
+FWD_API fwd_status fwd_engine_write_dot(const fwd_engine *engine, const char *path);
+
+/*
+ * Engine files. fwd_engine_save writes a versioned file (format version,
+ * producer version, device and architecture, infer mode, profiles, builder
+ * options, graph, kernel choices, weights aligned for mapping, checksum).
+ * fwd_engine_load maps a file, checks its checksum and every offset and
+ * size before use; a file of a newer format, of another device, or a
+ * corrupted one gives FWD_ERR_PARSE / FWD_ERR_UNSUPPORTED with the cause.
+ */
+FWD_API fwd_status fwd_engine_save(const fwd_engine *engine, const char *path);
+FWD_API fwd_status fwd_engine_load(const char *path, fwd_engine **out);
+FWD_API fwd_status fwd_engine_load_memory(const void *data, size_t size, fwd_engine **out);
 
 /* ------------------------------------------------------------------ */
 /* Contexts                                                             */
@@ -306,6 +380,14 @@ FWD_API fwd_status fwd_context_free(fwd_context *context);
 FWD_API fwd_status fwd_context_run(fwd_context *context, const fwd_tensor *inputs,
                            int num_inputs, fwd_tensor *outputs,
                            int num_outputs);
+
+/*
+ * Per-layer timing: when on, each run records the time of every layer;
+ * fwd_context_layer_time gives the last run's time of layer index in
+ * microseconds.
+ */
+FWD_API fwd_status fwd_context_set_profiling(fwd_context *context, int on);
+FWD_API fwd_status fwd_context_layer_time(const fwd_context *context, int index, double *micros);
 
 #ifdef __cplusplus
 }
