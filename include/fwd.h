@@ -264,7 +264,6 @@ FWD_API fwd_status fwd_builder_free(fwd_builder *builder);
  * a known mode not built yet is FWD_ERR_NOT_YET_SUPPORTED.
  */
 FWD_API fwd_status fwd_builder_set_mode(fwd_builder *builder, const char *mode);
-/* Target device;
 /*
  * An optimization profile for one input, as TensorRT has them: the engine
  * runs any shape with min[i] <= dims[i] <= max[i] for every dimension and
@@ -295,7 +294,8 @@ FWD_API fwd_status fwd_builder_set_optimization(fwd_builder *builder, int level)
  */
 typedef void (*fwd_progress_fn)(const char *stage, int done, int total, void *user_data);
 FWD_API fwd_status fwd_builder_set_progress(fwd_builder *builder, fwd_progress_fn fn,
-                                            void *user_data); FWD_DEVICE_CPU is the default. */
+                                            void *user_data);
+/* Target device; FWD_DEVICE_CPU is the default. */
 FWD_API fwd_status fwd_builder_set_device(fwd_builder *builder, fwd_device device);
 /*
  * Build an engine for the model. The engine does not refer to the builder
