@@ -91,3 +91,9 @@ void engine_free(struct fwd_engine *e)
     ir_model_unref(e->ir);
     free(e);
 }
+
+const char *fwd_mode_name(fwd_mode m)
+{
+    static const char *const names[] = {"float32", "float16", "int8", "int8_calib"};
+    return (unsigned)m < 4 ? names[m] : "unknown";
+}

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/fused_ops.h"
 #include "util/error.h"
 
 static const ir_op_schema *const families[] = {
     ir_schemas_elementwise, ir_schemas_tensor, ir_schemas_reduce, ir_schemas_nn,
-    ir_schemas_control,     ir_schemas_rnn,    ir_schemas_signal,
+    ir_schemas_control,     ir_schemas_rnn,    ir_schemas_signal, ir_schemas_fused_linear,
+    ir_schemas_fused_nlp,
 };
 
 const ir_op_schema *ir_op_schema_find(const char *op_type)

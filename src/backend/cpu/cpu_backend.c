@@ -10,7 +10,8 @@
 
 static const cpu_kernel_entry *const families[] = {
     cpu_kernels_elementwise, cpu_kernels_tensor, cpu_kernels_reduce, cpu_kernels_nn,
-    cpu_kernels_control,     cpu_kernels_rnn,    cpu_kernels_signal,
+    cpu_kernels_control,     cpu_kernels_rnn,    cpu_kernels_signal, cpu_kernels_fused_linear,
+    cpu_kernels_fused_nlp,
 };
 
 /* name -> entry, built once; entries are addressed as (family << 16 | i). */

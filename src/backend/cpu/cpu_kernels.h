@@ -28,5 +28,7 @@ extern const cpu_kernel_entry cpu_kernels_nn[];
 extern const cpu_kernel_entry cpu_kernels_control[];
 extern const cpu_kernel_entry cpu_kernels_rnn[];
 extern const cpu_kernel_entry cpu_kernels_signal[];
+extern const cpu_kernel_entry cpu_kernels_fused_linear[];
+extern const cpu_kernel_entry cpu_kernels_fused_nlp[];
 
 #endif
