@@ -19,13 +19,90 @@ fwd_status fwd_builder_create(fwd_builder **out)
     if (!b) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     b->mode = FWD_MODE_FLOAT32;
     b->device = FWD_DEVICE_CPU;
+    b->opt_level = 1;
     *out = b;
     return FWD_OK;
 }
 
 fwd_status fwd_builder_free(fwd_builder *b)
 {
+    if (!b) return FWD_OK;
+    for (int i = 0; i < b->n_profiles; i++) free(b->profiles[i].name);
+    free(b->profiles);
     free(b);
+    return FWD_OK;
+}
+
+fwd_status fwd_builder_set_shape(fwd_builder *b, const char *input, int rank, const int64_t *min,
+                                 const int64_t *opt, const int64_t *max)
+{
+    fwd_error_clear();
+    CHECK_ARG(b && input && min && opt && max, "builder, input or a shape is NULL");
+    if (rank < 0 || rank > FWD_MAX_DIMS)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "profile of input '%s': rank %d out of range 0..%d",
+                          input, rank, FWD_MAX_DIMS);
+    for (int i = 0; i < rank; i++)
+        if (min[i] < 0 || min[i] > opt[i] || opt[i] > max[i])
+            return fwd_errorf(FWD_ERR_INVALID_ARGUMENT,
+                              "profile of input '%s': dimension %d needs 0 <= min <= opt <= max, got %lld, %lld, %lld",
+                              input, i, (long long)min[i], (long long)opt[i], (long long)max[i]);
+    named_profile *np = NULL;
+    for (int i = 0; i < b->n_profiles; i++)
+        if (strcmp(b->profiles[i].name, input) == 0) np = &b->profiles[i];
+    if (!np) {
+        named_profile *grown = realloc(b->profiles, sizeof *grown * (size_t)(b->n_profiles + 1));
+        if (!grown) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+        b->profiles = grown;
+        np = &b->profiles[b->n_profiles];
+        np->name = strdup(input);
+        if (!np->name) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+        b->n_profiles++;
+    }
+    np->p.rank = rank;
+    for (int i = 0; i < rank; i++) {
+        np->p.min[i] = min[i];
+        np->p.opt[i] = opt[i];
+        np->p.max[i] = max[i];
+    }
+    return FWD_OK;
+}
+
+fwd_status fwd_builder_set_batch(fwd_builder *b, int64_t opt, int64_t max)
+{
+    fwd_error_clear();
+    CHECK_ARG(b, "builder is NULL");
+    if (opt < 1 || opt > max)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "batch needs 1 <= opt <= max, got opt %lld, max %lld",
+                          (long long)opt, (long long)max);
+    b->batch_opt = opt;
+    b->batch_max = max;
+    return FWD_OK;
+}
+
+fwd_status fwd_builder_set_workspace(fwd_builder *b, size_t bytes)
+{
+    fwd_error_clear();
+    CHECK_ARG(b, "builder is NULL");
+    b->workspace = bytes;
+    return FWD_OK;
+}
+
+fwd_status fwd_builder_set_optimization(fwd_builder *b, int level)
+{
+    fwd_error_clear();
+    CHECK_ARG(b, "builder is NULL");
+    if (level < 0 || level > 1)
+        return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "optimization level %d out of range 0..1", level);
+    b->opt_level = level;
+    return FWD_OK;
+}
+
+fwd_status fwd_builder_set_progress(fwd_builder *b, fwd_progress_fn fn, void *user_data)
+{
+    fwd_error_clear();
+    CHECK_ARG(b, "builder is NULL");
+    b->progress = fn;
+    b->progress_user = user_data;
     return FWD_OK;
 }
 
@@ -36,7 +113,7 @@ fwd_status fwd_builder_set_mode(fwd_builder *b, const char *mode)
     static const char *const names[] = {"float32", "float16", "int8", "int8_calib"};
     for (int i = 0; i < 4; i++)
         if (strcmp(mode, names[i]) == 0) {
-            if (i != FWD_MODE_FLOAT32)
+            if (i != FWD_MODE_FLOAT32 && i != FWD_MODE_FLOAT16)
                 return fwd_errorf(FWD_ERR_NOT_YET_SUPPORTED, "infer mode '%s' is not supported yet", mode);
             b->mode = (fwd_mode)i;
             return FWD_OK;

@@ -11,21 +11,37 @@ static void free_outputs(fwd_context *c)
     if (!c->has_outputs) return;
     const ir_graph *g = c->engine->ir->graph;
     for (int i = 0; i < g->n_outputs; i++) {
-        c->engine->backend->free(c->outputs[i].data);
+        if (c->output_owned[i]) c->engine->backend->free(c->outputs[i].data);
         c->outputs[i].data = NULL;
+        c->output_owned[i] = false;
     }
     c->has_outputs = false;
 }
 
 fwd_status context_create(const fwd_engine *e, fwd_context **out)
 {
+    const ir_graph *g = e->ir->graph;
     fwd_context *c = calloc(1, sizeof *c);
     if (!c) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     c->engine = e;
-    c->outputs = calloc((size_t)e->ir->graph->n_outputs + 1, sizeof *c->outputs);
-    if (!c->outputs) {
-        free(c);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    c->outputs = calloc((size_t)g->n_outputs + 1, sizeof *c->outputs);
+    c->output_owned = calloc((size_t)g->n_outputs + 1, sizeof *c->output_owned);
+    c->bound = calloc((size_t)g->n_inputs + 1, sizeof *c->bound);
+    c->bound_ptrs = calloc((size_t)g->n_inputs + 1, sizeof *c->bound_ptrs);
+    c->layer_us = calloc((size_t)g->n_nodes + 1, sizeof *c->layer_us);
+    fwd_status st = FWD_OK;
+    if (!c->outputs || !c->output_owned || !c->bound || !c->bound_ptrs || !c->layer_us)
+        st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    if (st == FWD_OK) st = exec_scratch_init(&c->scratch, g);
+    if (st == FWD_OK && e->mem.arena_bytes) {
+        c->arena = e->backend->alloc(e->mem.arena_bytes);
+        if (!c->arena)
+            st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for the %zu-byte activation arena",
+                            e->mem.arena_bytes);
+    }
+    if (st) {
+        context_free(c);
+        return st;
     }
     *out = c;
     return FWD_OK;
@@ -34,8 +50,14 @@ fwd_status context_create(const fwd_engine *e, fwd_context **out)
 void context_free(fwd_context *c)
 {
     if (!c) return;
-    free_outputs(c);
+    if (c->outputs && c->output_owned) free_outputs(c);
+    if (c->arena) c->engine->backend->free(c->arena);
+    exec_scratch_free(&c->scratch);
     free(c->outputs);
+    free(c->output_owned);
+    free(c->bound);
+    free(c->bound_ptrs);
+    free(c->layer_us);
     free(c);
 }
 
@@ -98,13 +120,10 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
     char names[1024];
     if (num_inputs < 0 || num_outputs < 0 || (num_inputs && !inputs) || (num_outputs && !outputs))
         return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "bad input/output arrays");
-    ir_tensor *bound = calloc((size_t)g->n_inputs + 1, sizeof *bound);
-    const ir_tensor **ptrs = calloc((size_t)g->n_inputs + 1, sizeof *ptrs);
+    ir_tensor *bound = c->bound;
+    const ir_tensor **ptrs = c->bound_ptrs;
     fwd_status st = FWD_OK;
-    if (!bound || !ptrs) {
-        st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-        goto done;
-    }
+    memset(ptrs, 0, sizeof *ptrs * (size_t)g->n_inputs);
     for (int i = 0; i < num_inputs; i++) {
         const fwd_tensor *t = &inputs[i];
         int k;
@@ -122,6 +141,7 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
         }
         const ir_value *v = &g->values[g->inputs[k]];
         st = check_input(e->ir, v, t);
+        if (st == FWD_OK) st = engine_check_profile(e, k, v, t);
         if (st) goto done;
         bound[k].dtype = t->dtype;
         bound[k].shape.rank = t->rank;
@@ -146,8 +166,9 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
         }
     }
     free_outputs(c);
-    exec_env env = {.backend = e->backend, .plans = &e->plans};
-    st = exec_graph(&env, NULL, g, ptrs, g->n_inputs, c->outputs);
+    exec_env env = {.backend = e->backend, .plans = &e->plans, .mem = &e->mem, .arena = c->arena,
+                    .scratch = &c->scratch, .layer_us = c->profiling ? c->layer_us : NULL};
+    st = exec_graph(&env, NULL, g, ptrs, g->n_inputs, c->outputs, c->output_owned);
     if (st) goto done;
     c->has_outputs = true;
     for (int i = 0; i < num_outputs; i++) {
@@ -174,7 +195,5 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
         o->device_id = 0;
     }
 done:
-    free(bound);
-    free(ptrs);
     return st;
 }

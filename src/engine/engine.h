@@ -64,9 +64,13 @@ struct fwd_engine {
     mem_plan mem;
 };
 
+/* Everything a run needs is allocated here, at creation. */
 struct fwd_context {
     const fwd_engine *engine;
-    void *arena;          /* mem.arena_bytes, allocated at creation */
+    void *arena;          /* mem.arena_bytes */
+    exec_scratch scratch; /* the main graph's frame */
+    ir_tensor *bound;     /* the run's inputs, in graph-input order */
+    const ir_tensor **bound_ptrs;
     ir_tensor *outputs;   /* last run's outputs (one per graph output) */
     bool *output_owned;   /* outputs[i].data was allocated for the run */
     bool has_outputs;

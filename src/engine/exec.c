@@ -1,19 +1,13 @@
 #include "engine/exec.h"
+#include "engine/engine.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ir/op_schema.h"
 #include "util/error.h"
 
-typedef struct exec_frame {
-    const exec_env *env;
-    const ir_graph *g;
-    struct exec_frame *parent;
-    ir_tensor *vals;  /* per value id */
-    bool *owned;      /* vals[i].data was allocated by this frame */
-    bool *ready;      /* vals[i] holds a tensor */
-} exec_frame;
 
 /* ---- plans ---- */
 
@@ -98,6 +92,45 @@ static const exec_plan *find_plan(const exec_plans *plans, const ir_graph *g)
 
 /* ---- frames ---- */
 
+typedef struct exec_frame {
+    const exec_env *env;
+    const ir_graph *g;
+    struct exec_frame *parent;
+    ir_tensor *vals;  /* per value id */
+    bool *owned;      /* vals[i].data was allocated by this frame */
+    bool *ready;      /* vals[i] holds a tensor */
+    bool main;        /* the main graph: env's plan, arena, recording apply */
+} exec_frame;
+
+fwd_status exec_scratch_init(exec_scratch *s, const ir_graph *g)
+{
+    size_t nv = (size_t)g->n_values + 1;
+    s->n_values = g->n_values;
+    s->vals = calloc(nv, sizeof *s->vals);
+    s->owned = calloc(nv, sizeof *s->owned);
+    s->ready = calloc(nv, sizeof *s->ready);
+    if (!s->vals || !s->owned || !s->ready) {
+        exec_scratch_free(s);
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for a context");
+    }
+    return FWD_OK;
+}
+
+void exec_scratch_free(exec_scratch *s)
+{
+    free(s->vals);
+    free(s->owned);
+    free(s->ready);
+    s->vals = NULL;
+    s->owned = s->ready = NULL;
+}
+
+bool exec_is_view_op(const char *op)
+{
+    return strcmp(op, "Reshape") == 0 || strcmp(op, "Flatten") == 0 || strcmp(op, "Squeeze") == 0 ||
+           strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Identity") == 0;
+}
+
 static const ir_tensor *resolve_outer(const exec_frame *f, const char *name)
 {
     for (const exec_frame *p = f->parent; p; p = p->parent) {
@@ -115,7 +148,7 @@ static void release_value(exec_frame *f, int id)
     f->vals[id].data = NULL;
 }
 
-static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
+static fwd_status tensor_bytes(const ir_tensor *t, size_t *bytes)
 {
     int64_t n = ir_shape_numel(&t->shape);
     size_t esz = fwd_dtype_size(t->dtype);
@@ -123,10 +156,37 @@ static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
         return fwd_errorf(FWD_ERR_INTERNAL, "allocating a tensor of unknown shape or dtype");
     if (n > 0 && (uint64_t)n > (SIZE_MAX / 2) / esz)
         return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "tensor of %lld elements is too large", (long long)n);
-    t->nbytes = (size_t)n * esz;
+    *bytes = (size_t)n * esz;
+    return FWD_OK;
+}
+
+static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
+{
+    FWD_TRY(tensor_bytes(t, &t->nbytes));
     t->data = be->alloc(t->nbytes);
     if (!t->data)
         return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes", t->nbytes);
+    return FWD_OK;
+}
+
+/* Give value id of frame f (shape and dtype set in t) its memory: the
+ * planned arena slot when it fits, else a fresh allocation (*owned). */
+static fwd_status frame_alloc(const exec_env *env, exec_frame *f, int id, ir_tensor *t, bool *owned)
+{
+    *owned = false;
+    if (f && f->main) {
+        FWD_TRY(tensor_bytes(t, &t->nbytes));
+        if (env->record_sizes && (int64_t)t->nbytes > env->record_sizes[id])
+            env->record_sizes[id] = (int64_t)t->nbytes;
+        const mem_plan *mp = env->mem;
+        if (mp && env->arena && id < mp->n_values && mp->offset[id] >= 0 &&
+            (int64_t)t->nbytes <= mp->capacity[id]) {
+            t->data = (char *)env->arena + mp->offset[id];
+            return FWD_OK;
+        }
+    }
+    FWD_TRY(alloc_tensor(env->backend, t));
+    *owned = true;
     return FWD_OK;
 }
 
@@ -135,8 +195,14 @@ typedef struct node_call {
     exec_frame *frame;  /* NULL for exec_node_once */
     const exec_env *env;
     ir_tensor **outs;
-    bool *allocated;    /* per output: data set */
+    bool *has_data;     /* per output: data set */
+    bool *owned;        /* per output: data allocated here */
 } node_call;
+
+static int out_value_id(const node_call *c, int index)
+{
+    return c->frame ? c->k.node->outputs[index] : -1;
+}
 
 static fwd_status kc_alloc_output(fwd_kernel_ctx *k, int index, fwd_dtype dtype, const ir_shape *shape)
 {
@@ -145,18 +211,16 @@ static fwd_status kc_alloc_output(fwd_kernel_ctx *k, int index, fwd_dtype dtype,
         return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': output %d cannot be allocated", k->node->op_type,
                           k->node->name, index);
     ir_tensor *t = c->outs[index];
-    if (c->allocated[index]) {
-        c->env->backend->free(t->data);
-        c->allocated[index] = false;
-        t->data = NULL;
-    }
+    if (c->owned[index]) c->env->backend->free(t->data);
+    c->owned[index] = c->has_data[index] = false;
+    t->data = NULL;
     if (shape->rank < 0 || shape->rank > IR_MAX_RANK || !ir_shape_known(shape))
         return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': output %d allocated with an unknown shape",
                           k->node->op_type, k->node->name, index);
     t->dtype = dtype;
     t->shape = *shape;
-    FWD_TRY(alloc_tensor(c->env->backend, t));
-    c->allocated[index] = true;
+    FWD_TRY(frame_alloc(c->env, c->frame, out_value_id(c, index), t, &c->owned[index]));
+    c->has_data[index] = true;
     return FWD_OK;
 }
 
@@ -174,18 +238,19 @@ static fwd_status kc_run_graph(fwd_kernel_ctx *k, const ir_graph *g, const ir_te
     if (n_outputs != g->n_outputs)
         return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': subgraph has %d outputs, %d requested",
                           k->node->op_type, k->node->name, g->n_outputs, n_outputs);
-    return exec_graph(c->env, c->frame, g, inputs, n_inputs, outputs);
+    return exec_graph(c->env, c->frame, g, inputs, n_inputs, outputs, NULL);
 }
 
 /* Infer, allocate and run one node; outs[j] (NULL for absent outputs)
- * receive allocated tensors. */
+ * receive tensors; owned[j] says whether their data was allocated. */
 static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *model, const ir_node *n,
-                           const ir_tensor *const *ins, ir_tensor **outs)
+                           const ir_tensor *const *ins, ir_tensor **outs, bool *owned)
 {
     ir_tensor inferred[64];
-    bool allocated[64] = {false};
+    bool has_data[64] = {false};
     if (n->n_outputs > 64)
         return fwd_errorf(FWD_ERR_UNSUPPORTED, "node '%s' has more than 64 outputs", n->name);
+    for (int j = 0; j < n->n_outputs; j++) owned[j] = false;
     ir_infer_ctx ic = {.node = n, .model = model, .n_in = n->n_inputs, .in = ins,
                        .n_out = n->n_outputs, .out = inferred};
     FWD_TRY(ir_infer_node(&ic));
@@ -193,6 +258,11 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
     for (int j = 0; j < n->n_outputs && known; j++)
         if (outs[j] && (!ir_shape_known(&inferred[j].shape) || inferred[j].dtype == FWD_DTYPE_UNDEFINED))
             known = false;
+    node_call call = {
+        .k = {.node = n, .n_in = n->n_inputs, .in = ins, .n_out = n->n_outputs,
+              .out = (ir_tensor *const *)outs, .scope = frame, .run_graph = kc_run_graph,
+              .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output},
+        .frame = frame, .env = env, .outs = outs, .has_data = has_data, .owned = owned};
     fwd_status st = FWD_OK;
     for (int j = 0; j < n->n_outputs; j++) {
         if (!outs[j]) continue;
@@ -201,20 +271,18 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
         outs[j]->data = NULL;
         outs[j]->nbytes = 0;
         if (known) {
-            st = alloc_tensor(env->backend, outs[j]);
+            st = frame_alloc(env, frame, out_value_id(&call, j), outs[j], &owned[j]);
             if (st) goto fail;
-            allocated[j] = true;
+            has_data[j] = true;
         }
     }
-    node_call call = {
-        .k = {.node = n, .n_in = n->n_inputs, .in = ins, .n_out = n->n_outputs,
-              .out = (ir_tensor *const *)outs, .scope = frame, .run_graph = kc_run_graph,
-              .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output},
-        .frame = frame, .env = env, .outs = outs, .allocated = allocated};
-    st = env->backend->run_node(&call.k);
+    /* A view planned onto its input's bytes has nothing to do. */
+    bool skip = known && n->n_outputs >= 1 && outs[0] && n->n_inputs >= 1 && ins[0] &&
+                outs[0]->data == ins[0]->data && exec_is_view_op(n->op_type);
+    if (!skip) st = env->backend->run_node(&call.k);
     if (st) goto fail;
     for (int j = 0; j < n->n_outputs; j++)
-        if (outs[j] && !allocated[j]) {
+        if (outs[j] && !has_data[j]) {
             st = fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': kernel did not produce output %d", n->op_type,
                             n->name, j);
             goto fail;
@@ -222,9 +290,10 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
     return FWD_OK;
 fail:
     for (int j = 0; j < n->n_outputs; j++)
-        if (outs[j] && allocated[j]) {
+        if (outs[j] && owned[j]) {
             env->backend->free(outs[j]->data);
             outs[j]->data = NULL;
+            owned[j] = false;
         }
     return st;
 }
@@ -234,12 +303,13 @@ fwd_status exec_node_once(const exec_env *env, ir_model *model, const ir_node *n
 {
     (void)n_in;
     ir_tensor *outs[64];
+    bool owned[64];
     if (node->n_outputs > 64) return fwd_errorf(FWD_ERR_UNSUPPORTED, "too many outputs");
     for (int j = 0; j < node->n_outputs; j++) {
         outputs[j].data = NULL;
         outs[j] = node->outputs[j] >= 0 ? &outputs[j] : NULL;
     }
-    return run_node(env, NULL, model, node, inputs, outs);
+    return run_node(env, NULL, model, node, inputs, outs, owned);
 }
 
 static fwd_status copy_out(const fwd_backend *be, const ir_tensor *src, ir_tensor *dst)
@@ -251,19 +321,36 @@ static fwd_status copy_out(const fwd_backend *be, const ir_tensor *src, ir_tenso
     return FWD_OK;
 }
 
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
 fwd_status exec_graph(const exec_env *env, exec_frame *parent, const ir_graph *g,
-                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs)
+                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs, bool *out_owned)
 {
     const exec_plan *plan = find_plan(env->plans, g);
     if (!plan) return fwd_errorf(FWD_ERR_INTERNAL, "graph '%s' has no execution plan", g->name);
     if (n_inputs != g->n_inputs)
         return fwd_errorf(FWD_ERR_INVALID_ARGUMENT, "graph '%s' takes %d inputs, %d given", g->name,
                           g->n_inputs, n_inputs);
-    exec_frame f = {.env = env, .g = g, .parent = parent};
+    exec_frame f = {.env = env, .g = g, .parent = parent, .main = parent == NULL};
     size_t nv = (size_t)g->n_values + 1;
-    f.vals = calloc(nv, sizeof *f.vals);
-    f.owned = calloc(nv, sizeof *f.owned);
-    f.ready = calloc(nv, sizeof *f.ready);
+    bool scratch = f.main && env->scratch && env->scratch->n_values == g->n_values;
+    if (scratch) {
+        f.vals = env->scratch->vals;
+        f.owned = env->scratch->owned;
+        f.ready = env->scratch->ready;
+        memset(f.vals, 0, nv * sizeof *f.vals);
+        memset(f.owned, 0, nv * sizeof *f.owned);
+        memset(f.ready, 0, nv * sizeof *f.ready);
+    } else {
+        f.vals = calloc(nv, sizeof *f.vals);
+        f.owned = calloc(nv, sizeof *f.owned);
+        f.ready = calloc(nv, sizeof *f.ready);
+    }
     fwd_status st = FWD_OK;
     int n_out_done = 0;
     if (!f.vals || !f.owned || !f.ready) {
@@ -291,6 +378,8 @@ fwd_status exec_graph(const exec_env *env, exec_frame *parent, const ir_graph *g
     }
     const ir_tensor *ins[256];
     ir_tensor *outs[64];
+    bool owned[64];
+    double *times = f.main ? env->layer_us : NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         if (n->n_inputs > 256) {
@@ -314,12 +403,14 @@ fwd_status exec_graph(const exec_env *env, exec_frame *parent, const ir_graph *g
             int id = n->outputs[j];
             outs[j] = id >= 0 ? &f.vals[id] : NULL;
         }
-        st = run_node(env, &f, g->model, n, ins, outs);
+        double t0 = times ? now_us() : 0.0;
+        st = run_node(env, &f, g->model, n, ins, outs, owned);
+        if (times) times[i] = now_us() - t0;
         if (st) goto done;
         for (int j = 0; j < n->n_outputs; j++) {
             int id = n->outputs[j];
             if (id < 0) continue;
-            f.owned[id] = true;
+            f.owned[id] = owned[j];
             f.ready[id] = true;
             if (plan->last_use[id] < 0) release_value(&f, id); /* unused output */
         }
@@ -337,32 +428,40 @@ fwd_status exec_graph(const exec_env *env, exec_frame *parent, const ir_graph *g
                             g->values[id].name);
             goto done;
         }
-        /* hand over what we own, once; copy borrowed data or a value
-         * listed twice as an output */
         bool again = false;
         for (int k = 0; k < n_out_done; k++)
             if (g->outputs[k] == id) again = true;
+        bool in_arena = out_owned && !f.owned[id] && g->values[id].kind == IR_VALUE_INTERMEDIATE;
         if (f.owned[id] && !again) {
+            /* hand over what we own, once */
             *dst = f.vals[id];
-            /* keep it readable for a later duplicate, but no longer ours */
             f.owned[id] = false;
+            if (out_owned) out_owned[n_out_done] = true;
+        } else if (in_arena) {
+            *dst = f.vals[id]; /* lives in the context's arena */
+            out_owned[n_out_done] = false;
         } else {
+            /* borrowed data (a constant, an input) or a repeated output */
             st = copy_out(env->backend, &f.vals[id], dst);
             if (st) goto done;
+            if (out_owned) out_owned[n_out_done] = true;
         }
     }
 done:
     if (st) {
-        for (int k = 0; k < n_out_done; k++) {
-            env->backend->free(outputs[k].data);
-            outputs[k].data = NULL;
-        }
+        for (int k = 0; k < n_out_done; k++)
+            if (!out_owned || out_owned[k]) {
+                env->backend->free(outputs[k].data);
+                outputs[k].data = NULL;
+            }
     }
     if (f.owned)
         for (int i = 0; i < g->n_values; i++)
             if (f.owned[i]) env->backend->free(f.vals[i].data);
-    free(f.vals);
-    free(f.owned);
-    free(f.ready);
+    if (!scratch) {
+        free(f.vals);
+        free(f.owned);
+        free(f.ready);
+    }
     return st;
 }

@@ -26,20 +26,47 @@ typedef struct exec_plans {
 fwd_status exec_plans_build(const ir_graph *g, exec_plans *plans);
 void exec_plans_free(exec_plans *plans);
 
+struct mem_plan;
+
+/* Per-context storage for the main graph's frame, so a run allocates
+ * nothing of its own (sized for the main graph's values). */
+typedef struct exec_scratch {
+    int n_values;
+    ir_tensor *vals;
+    bool *owned;
+    bool *ready;
+} exec_scratch;
+
+fwd_status exec_scratch_init(exec_scratch *s, const ir_graph *g);
+void exec_scratch_free(exec_scratch *s);
+
 typedef struct exec_env {
     const fwd_backend *backend;
     const exec_plans *plans;
+    /* For the main graph only (frames without a parent): */
+    const struct mem_plan *mem; /* where planned values live in arena */
+    void *arena;
+    exec_scratch *scratch;      /* frame storage; NULL: allocate */
+    int64_t *record_sizes;      /* trial runs: max bytes seen per value */
+    double *layer_us;           /* profiling: microseconds per node */
 } exec_env;
 
 /*
  * Run graph g. inputs[i] binds g->inputs[i]. outputs[i] receives
- * g->outputs[i] with data allocated by the backend; the caller owns it and
- * frees it with env->backend->free. parent is the enclosing frame (NULL
- * for the main graph).
+ * g->outputs[i]. With out_owned NULL, every output's data is allocated by
+ * the backend and the caller owns it (frees it with env->backend->free);
+ * otherwise out_owned[i] says so per output, and outputs that are not owned
+ * live in env->arena. parent is the enclosing frame (NULL for the main
+ * graph).
  */
 struct exec_frame;
 fwd_status exec_graph(const exec_env *env, struct exec_frame *parent, const ir_graph *g,
-                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs);
+                      const ir_tensor *const *inputs, int n_inputs, ir_tensor *outputs,
+                      bool *out_owned);
+
+/* Ops whose output is a view of input 0's bytes (a planned alias skips
+ * the kernel). */
+bool exec_is_view_op(const char *op_type);
 
 /* Run one node on inputs (constant folding). Outputs are allocated as in
  * exec_graph; n_out must equal node->n_outputs (absent outputs get no data). */
