@@ -1,0 +1,213 @@
+/*
+ * FusedAttention: Y = softmax(scale * Q @ K^T + Mask) @ V (ir/fused_ops.h).
+ *
+ * float32 works per (batch*head, block of query rows) in parallel over the
+ * pool: the score block [rows, S_kv] is computed with one sgemm into a
+ * per-chunk scratch buffer, scaled in the sgemm, the mask added, softmax
+ * taken row by row with the vectorised exp, and a second sgemm writes the
+ * rows of Y directly. Other float dtypes go through float32 copies.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/attention.h"
+#include "backend/cpu/elementwise_fastmath.h"
+#include "backend/cpu/nn_internal.h"
+
+/* Score block size (floats) a work unit aims at: 64K floats = 256 KiB. */
+#define ATT_BLOCK_FLOATS ((int64_t)1 << 16)
+
+typedef struct att_job {
+    const float *q, *k, *v, *mask;
+    float *y;
+    int64_t S, D, Skv, Dv;
+    int64_t rows;     /* query rows per work unit */
+    int64_t n_tiles;  /* row blocks per (batch, head) */
+    bool k_trans;
+    float scale;
+    /* mask: offset of each (batch, head) slice, row and column strides */
+    const int64_t *off; /* per (batch, head): element offsets of its Q, K, V
+                           and mask slices (4 entries each) */
+    int64_t m_row, m_col;
+    bool oom;
+} att_job;
+
+/* Softmax of one score row in place (float32), with the mask row added. */
+static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
+{
+    if (m) {
+        if (m_col == 1)
+            for (int64_t i = 0; i < n; i++) s[i] += m[i];
+        else
+            for (int64_t i = 0; i < n; i++) s[i] += m[0];
+    }
+    float mx = s[0];
+    for (int64_t i = 1; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    for (int64_t i = 0; i < n; i++) s[i] -= mx;
+    fm_exp_n(s, s, n);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += s[i];
+    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) s[i] *= inv;
+}
+
+static void att_task(void *arg, int64_t beg, int64_t end)
+{
+    att_job *j = arg;
+    int64_t S = j->S, D = j->D, Skv = j->Skv, Dv = j->Dv;
+    float *sc = malloc((size_t)(j->rows * Skv) * sizeof(float));
+    if (!sc) {
+        j->oom = true; /* benign race: only ever set to true */
+        return;
+    }
+    for (int64_t u = beg; u < end; u++) {
+        int64_t bh = u / j->n_tiles, r0 = (u % j->n_tiles) * j->rows;
+        int64_t nr = S - r0 < j->rows ? S - r0 : j->rows;
+        const int64_t *o = j->off + 4 * bh;
+        const float *q = j->q + o[0] + r0 * D;
+        const float *kk = j->k + o[1];
+        const float *v = j->v + o[2];
+        float *y = j->y + (bh * S + r0) * Dv;
+        /* scores = scale * Q_rows @ K^T: K is [Skv, D] (transposed in the
+         * product) or already [D, Skv] */
+        if (j->k_trans)
+            nn_sgemm_serial(false, false, nr, Skv, D, j->scale, q, D, kk, Skv, 0.0f, sc, Skv);
+        else
+            nn_sgemm_serial(false, true, nr, Skv, D, j->scale, q, D, kk, D, 0.0f, sc, Skv);
+        const float *m = j->mask ? j->mask + o[3] + r0 * j->m_row : NULL;
+        for (int64_t r = 0; r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
+        nn_sgemm_serial(false, false, nr, Dv, Skv, 1.0f, sc, Skv, v, Dv, 0.0f, y, Dv);
+    }
+    free(sc);
+}
+
+/* The leading (batch) dims of t: all but the last two. */
+static ir_shape lead_shape(const ir_shape *s)
+{
+    ir_shape l = {.rank = s->rank - 2};
+    for (int i = 0; i < l.rank; i++) l.dims[i] = s->dims[i];
+    return l;
+}
+
+/* Leading dims of a over b (numpy broadcasting) into out; false on clash. */
+static bool broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out)
+{
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    out->rank = r;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) return false;
+        out->dims[i] = da == 1 ? db : da;
+    }
+    return true;
+}
+
+/* Per output (batch, head) index: the element offset of t's slice, t's
+ * leading dims broadcast onto lead; slice = elements per slice. */
+static void slice_offsets(const ir_shape *t_lead, const ir_shape *lead, int64_t slice, int64_t BH,
+                          int64_t *off, int stride_of)
+{
+    int64_t st[IR_MAX_RANK];
+    cpu_broadcast_strides(t_lead, lead, st);
+    for (int64_t b = 0; b < BH; b++) off[4 * b + stride_of] = (lead->rank ? cpu_offset(lead, st, b) : 0) * slice;
+}
+
+static fwd_status attention_f32(fwd_kernel_ctx *k)
+{
+    const ir_tensor *q = k->in[0], *kt = k->in[1], *v = k->in[2];
+    const ir_tensor *mask = k->n_in > 3 ? k->in[3] : NULL;
+    ir_tensor *yt = k->out[0];
+    bool k_trans = ir_attr_int(k->node, "k_transposed", 0) != 0;
+    float scale = ir_attr_float(k->node, "scale", 1.0f);
+    const ir_shape *qs = &q->shape, *ks = &kt->shape, *vs = &v->shape;
+    if (qs->rank < 2 || ks->rank < 2 || vs->rank < 2)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "Q, K and V must have rank >= 2");
+    int64_t S = qs->dims[qs->rank - 2], D = qs->dims[qs->rank - 1];
+    int64_t Skv = ks->dims[k_trans ? ks->rank - 1 : ks->rank - 2];
+    int64_t kD = ks->dims[k_trans ? ks->rank - 2 : ks->rank - 1];
+    int64_t Dv = vs->dims[vs->rank - 1];
+    if (kD != D || vs->dims[vs->rank - 2] != Skv)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "K or V does not match Q's depth or each other's length");
+    ir_shape lq = lead_shape(qs), lk = lead_shape(ks), lv = lead_shape(vs), ls, ly;
+    if (!broadcast(&lq, &lk, &ls) || !broadcast(&ls, &lv, &ly))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "the leading dims of Q, K and V do not broadcast");
+    int r = ly.rank + 2;
+    if (yt->shape.rank != r || yt->shape.dims[r - 2] != S || yt->shape.dims[r - 1] != Dv)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape does not match");
+    if (!nn_blas_fits(S, Skv, D) || !nn_blas_fits(S, Dv, Skv))
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "attention dimensions too large for BLAS");
+    int64_t BH = ir_shape_numel(&ly);
+    if (BH == 0 || S == 0 || Dv == 0) return FWD_OK;
+    float *y = yt->data;
+    if (Skv == 0) { /* softmax over nothing: every weight sum is 0 */
+        memset(y, 0, (size_t)(BH * S * Dv) * sizeof(float));
+        return FWD_OK;
+    }
+
+    att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = y, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
+                 .k_trans = k_trans, .scale = scale};
+    int64_t *off = calloc((size_t)BH * 4, sizeof(int64_t));
+    if (!off) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    slice_offsets(&lq, &ly, S * D, BH, off, 0);
+    slice_offsets(&lk, &ly, Skv * D, BH, off, 1);
+    slice_offsets(&lv, &ly, Skv * Dv, BH, off, 2);
+    if (mask) {
+        if (mask->dtype != FWD_FLOAT32) {
+            free(off);
+            return cpu_kernel_error(k, FWD_ERR_DTYPE, "Mask has dtype %s, Q has float32",
+                                    fwd_dtype_name(mask->dtype));
+        }
+        /* the mask broadcasts onto the scores (ls + [S, Skv]) without
+         * growing them; it is read through strides over ly + [S, Skv] */
+        ir_shape sc = ls, full = ly;
+        sc.dims[sc.rank++] = S;
+        sc.dims[sc.rank++] = Skv;
+        full.dims[full.rank++] = S;
+        full.dims[full.rank++] = Skv;
+        const ir_shape *ms = &mask->shape;
+        bool ok = ms->rank <= sc.rank;
+        for (int d = 0; ok && d < ms->rank; d++) {
+            int64_t md = ms->dims[d];
+            ok = md == 1 || md == sc.dims[d + sc.rank - ms->rank];
+        }
+        if (!ok) {
+            free(off);
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "Mask does not broadcast to the scores");
+        }
+        int64_t st[IR_MAX_RANK];
+        cpu_broadcast_strides(ms, &full, st);
+        for (int64_t b = 0; b < BH; b++) off[4 * b + 3] = ly.rank ? cpu_offset(&ly, st, b) : 0;
+        j.mask = mask->data;
+        j.m_row = st[r - 2];
+        j.m_col = st[r - 1];
+    }
+    j.off = off;
+    int64_t rows = ATT_BLOCK_FLOATS / Skv;
+    rows = rows < 1 ? 1 : rows;
+    rows = rows > S ? S : rows;
+    j.rows = rows;
+    j.n_tiles = (S + rows - 1) / rows;
+    /* ~100K multiply-adds per chunk at least */
+    int64_t unit = rows * Skv * (D + Dv) + 1;
+    int64_t grain = 100000 / unit;
+    fwd_parallel_for(BH * j.n_tiles, grain < 1 ? 1 : grain, att_task, &j);
+    free(off);
+    if (j.oom) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the score block");
+    return FWD_OK;
+}
+
+fwd_status cpu_fused_attention(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 3));
+    if (k->n_out < 1 || !k->out[0]) return FWD_OK;
+    const ir_tensor *q = k->in[0];
+    for (int i = 1; i < 3; i++)
+        if (k->in[i]->dtype != q->dtype)
+            return cpu_kernel_error(k, FWD_ERR_DTYPE, "input %d has dtype %s, Q has %s", i,
+                                    fwd_dtype_name(k->in[i]->dtype), fwd_dtype_name(q->dtype));
+    if (q->dtype == FWD_FLOAT32) return attention_f32(k);
+    if (nn_is_wide_or_half(q->dtype)) return nn_run_as_f32(k, attention_f32);
+    return cpu_kernel_error(k, FWD_ERR_DTYPE, "input Q has dtype %s; a float type is needed",
+                            fwd_dtype_name(q->dtype));
+}
