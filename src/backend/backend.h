@@ -47,7 +47,19 @@ typedef struct fwd_kernel_ctx {
     void (*free_tensor)(struct fwd_kernel_ctx *k, ir_tensor *t);
     fwd_status (*alloc_output)(struct fwd_kernel_ctx *k, int index, fwd_dtype dtype,
                                const ir_shape *shape);
+    /* Scratch memory for this call, 64-byte aligned, valid until the
+     * kernel returns; NULL when out of memory. It comes from the context's
+     * workspace, sized at build time from what the kernels asked for in
+     * trial runs, so a run allocates nothing; ask once per call (for all
+     * threads) rather than per thread or per tile. */
+    void *(*scratch)(struct fwd_kernel_ctx *k, size_t bytes);
 } fwd_kernel_ctx;
+
+/* Scratch memory for the running kernel (see fwd_kernel_ctx.scratch). */
+static inline void *fwd_kernel_scratch(fwd_kernel_ctx *k, size_t bytes)
+{
+    return k->scratch(k, bytes);
+}
 
 /* Allocate output index with the given dtype and (fully known) shape. */
 static inline fwd_status fwd_kernel_alloc_output(fwd_kernel_ctx *k, int index,

@@ -192,7 +192,7 @@ static fwd_status run_passes(const struct fwd_builder *b, struct fwd_engine *e)
 
 /* Run the graph once on zero inputs at the given profile point (0 min,
  * 1 opt, 2 max), recording every value's size. */
-static fwd_status trial_run(struct fwd_engine *e, int point, int64_t *sizes)
+static fwd_status trial_run(struct fwd_engine *e, int point, int64_t *sizes, size_t *scratch)
 {
     const ir_graph *g = e->ir->graph;
     ir_tensor *in = calloc((size_t)g->n_inputs + 1, sizeof *in);
@@ -225,7 +225,8 @@ static fwd_status trial_run(struct fwd_engine *e, int point, int64_t *sizes)
         }
         ptrs[k] = &in[k];
     }
-    exec_env env = {.backend = e->backend, .plans = &e->plans, .record_sizes = sizes};
+    exec_env env = {.backend = e->backend, .plans = &e->plans, .record_sizes = sizes,
+                    .record_scratch = scratch};
     st = exec_graph(&env, NULL, g, ptrs, g->n_inputs, outs, NULL);
     if (st == FWD_OK)
         for (int i = 0; i < g->n_outputs; i++) e->backend->free(outs[i].data);
@@ -250,9 +251,10 @@ static fwd_status plan_memory(const struct fwd_builder *b, struct fwd_engine *e)
     for (int k = 0; k < g->n_inputs; k++)
         for (int d = 0; d < e->profiles[k].rank; d++) bounded &= e->profiles[k].max[d] >= 0;
     fwd_status st = FWD_OK;
+    size_t scratch = 0;
     for (int point = 1; point <= (bounded ? 2 : 1) && st == FWD_OK; point++) {
         if (b->progress) b->progress("plan", point - 1, 2, b->progress_user);
-        st = trial_run(e, point, sizes);
+        st = trial_run(e, point, sizes, &scratch);
     }
     if (st != FWD_OK) {
         /* Zeros are not valid input for every model; such engines run
@@ -275,6 +277,9 @@ static fwd_status plan_memory(const struct fwd_builder *b, struct fwd_engine *e)
     }
     st = mem_plan_build(g, sizes, &e->mem);
     free(sizes);
+    /* the workspace limit caps the preallocated scratch; kernels that
+     * need more get it per call */
+    e->mem.scratch_bytes = b->workspace && scratch > b->workspace ? b->workspace : scratch;
     if (b->progress) b->progress("plan", 2, 2, b->progress_user);
     return st;
 }

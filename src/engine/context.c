@@ -39,6 +39,12 @@ fwd_status context_create(const fwd_engine *e, fwd_context **out)
             st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for the %zu-byte activation arena",
                             e->mem.arena_bytes);
     }
+    if (st == FWD_OK && e->mem.scratch_bytes) {
+        c->workspace = e->backend->alloc(e->mem.scratch_bytes);
+        if (!c->workspace)
+            st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for the %zu-byte kernel workspace",
+                            e->mem.scratch_bytes);
+    }
     if (st) {
         context_free(c);
         return st;
@@ -52,6 +58,7 @@ void context_free(fwd_context *c)
     if (!c) return;
     if (c->outputs && c->output_owned) free_outputs(c);
     if (c->arena) c->engine->backend->free(c->arena);
+    if (c->workspace) c->engine->backend->free(c->workspace);
     exec_scratch_free(&c->scratch);
     free(c->outputs);
     free(c->output_owned);
@@ -167,7 +174,8 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
     }
     free_outputs(c);
     exec_env env = {.backend = e->backend, .plans = &e->plans, .mem = &e->mem, .arena = c->arena,
-                    .scratch = &c->scratch, .layer_us = c->profiling ? c->layer_us : NULL};
+                    .scratch = &c->scratch, .layer_us = c->profiling ? c->layer_us : NULL,
+                    .workspace = c->workspace, .workspace_bytes = e->mem.scratch_bytes};
     st = exec_graph(&env, NULL, g, ptrs, g->n_inputs, c->outputs, c->output_owned);
     if (st) goto done;
     c->has_outputs = true;

@@ -50,6 +50,7 @@ typedef struct mem_plan {
     int64_t *capacity;    /* per value: bytes reserved at offset */
     size_t arena_bytes;   /* peak: the arena size */
     size_t unplanned_bytes; /* sum of all planned values' sizes */
+    size_t scratch_bytes; /* kernels' workspace per context */
 } mem_plan;
 
 /* Immutable after the build: shared by all contexts and threads. */
@@ -69,6 +70,7 @@ struct fwd_context {
     const fwd_engine *engine;
     void *arena;          /* mem.arena_bytes */
     exec_scratch scratch; /* the main graph's frame */
+    void *workspace;      /* mem.scratch_bytes for the kernels */
     ir_tensor *bound;     /* the run's inputs, in graph-input order */
     const ir_tensor **bound_ptrs;
     ir_tensor *outputs;   /* last run's outputs (one per graph output) */

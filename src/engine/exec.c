@@ -190,6 +190,8 @@ static fwd_status frame_alloc(const exec_env *env, exec_frame *f, int id, ir_ten
     return FWD_OK;
 }
 
+#define MAX_SCRATCH_ALLOCS 16
+
 typedef struct node_call {
     fwd_kernel_ctx k;
     exec_frame *frame;  /* NULL for exec_node_once */
@@ -197,7 +199,30 @@ typedef struct node_call {
     ir_tensor **outs;
     bool *has_data;     /* per output: data set */
     bool *owned;        /* per output: data allocated here */
+    size_t ws_used;     /* bytes of env->workspace handed out */
+    size_t ws_asked;    /* bytes asked for in all */
+    void *extra[MAX_SCRATCH_ALLOCS]; /* scratch beyond the workspace */
+    int n_extra;
 } node_call;
+
+static void *kc_scratch(fwd_kernel_ctx *k, size_t bytes)
+{
+    node_call *c = (node_call *)k;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need < bytes) return NULL;
+    c->ws_asked += need;
+    /* Subgraph bodies run inside a node (If/Loop/Scan) and share the
+     * workspace with it, so only the main graph's frames bump it. */
+    if (c->frame && c->frame->main && c->env->workspace && c->ws_used + need <= c->env->workspace_bytes) {
+        void *p = (char *)c->env->workspace + c->ws_used;
+        c->ws_used += need;
+        return p;
+    }
+    if (c->n_extra == MAX_SCRATCH_ALLOCS) return NULL;
+    void *p = c->env->backend->alloc(need);
+    if (p) c->extra[c->n_extra++] = p;
+    return p;
+}
 
 static int out_value_id(const node_call *c, int index)
 {
@@ -261,7 +286,7 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
     node_call call = {
         .k = {.node = n, .n_in = n->n_inputs, .in = ins, .n_out = n->n_outputs,
               .out = (ir_tensor *const *)outs, .scope = frame, .run_graph = kc_run_graph,
-              .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output},
+              .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output, .scratch = kc_scratch},
         .frame = frame, .env = env, .outs = outs, .has_data = has_data, .owned = owned};
     fwd_status st = FWD_OK;
     for (int j = 0; j < n->n_outputs; j++) {
@@ -280,6 +305,9 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
     bool skip = known && n->n_outputs >= 1 && outs[0] && n->n_inputs >= 1 && ins[0] &&
                 outs[0]->data == ins[0]->data && exec_is_view_op(n->op_type);
     if (!skip) st = env->backend->run_node(&call.k);
+    for (int x = 0; x < call.n_extra; x++) env->backend->free(call.extra[x]);
+    if (frame && frame->main && env->record_scratch && call.ws_asked > *env->record_scratch)
+        *env->record_scratch = call.ws_asked;
     if (st) goto fail;
     for (int j = 0; j < n->n_outputs; j++)
         if (outs[j] && !has_data[j]) {

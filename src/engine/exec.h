@@ -48,6 +48,9 @@ typedef struct exec_env {
     void *arena;
     exec_scratch *scratch;      /* frame storage; NULL: allocate */
     int64_t *record_sizes;      /* trial runs: max bytes seen per value */
+    void *workspace;            /* kernels' scratch (any frame) */
+    size_t workspace_bytes;
+    size_t *record_scratch;     /* trial runs: max scratch one node used */
     double *layer_us;           /* profiling: microseconds per node */
 } exec_env;
 
