@@ -6,9 +6,15 @@
  * per-chunk scratch buffer, scaled in the sgemm, the mask added, softmax
  * taken row by row with the vectorised exp, and a second sgemm writes the
  * rows of Y directly. Other float dtypes go through float32 copies.
+ *
+ * Scratch (the offsets and one score block per chunk) comes from the
+ * kernel's workspace in one request; the work units are dealt into a
+ * fixed number of chunks so each chunk owns one score block.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/threadpool.h"
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/elementwise_fastmath.h"
@@ -23,13 +29,14 @@ typedef struct att_job {
     int64_t S, D, Skv, Dv;
     int64_t rows;     /* query rows per work unit */
     int64_t n_tiles;  /* row blocks per (batch, head) */
+    int64_t n_units, n_chunks;
+    float *blocks;    /* n_chunks score blocks of rows * Skv floats */
     bool k_trans;
     float scale;
     /* mask: offset of each (batch, head) slice, row and column strides */
     const int64_t *off; /* per (batch, head): element offsets of its Q, K, V
                            and mask slices (4 entries each) */
     int64_t m_row, m_col;
-    bool oom;
 } att_job;
 
 /* Softmax of one score row in place (float32), with the mask row added. */
@@ -51,15 +58,9 @@ static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
     for (int64_t i = 0; i < n; i++) s[i] *= inv;
 }
 
-static void att_task(void *arg, int64_t beg, int64_t end)
+static void att_units(const att_job *j, float *sc, int64_t beg, int64_t end)
 {
-    att_job *j = arg;
     int64_t S = j->S, D = j->D, Skv = j->Skv, Dv = j->Dv;
-    float *sc = malloc((size_t)(j->rows * Skv) * sizeof(float));
-    if (!sc) {
-        j->oom = true; /* benign race: only ever set to true */
-        return;
-    }
     for (int64_t u = beg; u < end; u++) {
         int64_t bh = u / j->n_tiles, r0 = (u % j->n_tiles) * j->rows;
         int64_t nr = S - r0 < j->rows ? S - r0 : j->rows;
@@ -78,8 +79,17 @@ static void att_task(void *arg, int64_t beg, int64_t end)
         for (int64_t r = 0; r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
         nn_sgemm_serial(false, false, nr, Dv, Skv, 1.0f, sc, Skv, v, Dv, 0.0f, y, Dv);
     }
-    free(sc);
 }
+
+static void att_task(void *arg, int64_t c0, int64_t c1)
+{
+    const att_job *j = arg;
+    for (int64_t c = c0; c < c1; c++) {
+        float *sc = j->blocks + c * j->rows * j->Skv;
+        att_units(j, sc, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
+    }
+}
+
 
 /* The leading (batch) dims of t: all but the last two. */
 static ir_shape lead_shape(const ir_shape *s)
@@ -113,11 +123,10 @@ static void slice_offsets(const ir_shape *t_lead, const ir_shape *lead, int64_t 
     for (int64_t b = 0; b < BH; b++) off[4 * b + stride_of] = (lead->rank ? cpu_offset(lead, st, b) : 0) * slice;
 }
 
-static fwd_status attention_f32(fwd_kernel_ctx *k)
+/* float32 attention of q, kt, v, mask (NULL or float32) into y. */
+static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_tensor *kt, const ir_tensor *v,
+                                const ir_tensor *mask, ir_tensor *yt)
 {
-    const ir_tensor *q = k->in[0], *kt = k->in[1], *v = k->in[2];
-    const ir_tensor *mask = k->n_in > 3 ? k->in[3] : NULL;
-    ir_tensor *yt = k->out[0];
     bool k_trans = ir_attr_int(k->node, "k_transposed", 0) != 0;
     float scale = ir_attr_float(k->node, "scale", 1.0f);
     const ir_shape *qs = &q->shape, *ks = &kt->shape, *vs = &v->shape;
@@ -144,56 +153,71 @@ static fwd_status attention_f32(fwd_kernel_ctx *k)
         memset(y, 0, (size_t)(BH * S * Dv) * sizeof(float));
         return FWD_OK;
     }
-
-    att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = y, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
-                 .k_trans = k_trans, .scale = scale};
-    int64_t *off = calloc((size_t)BH * 4, sizeof(int64_t));
-    if (!off) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    slice_offsets(&lq, &ly, S * D, BH, off, 0);
-    slice_offsets(&lk, &ly, Skv * D, BH, off, 1);
-    slice_offsets(&lv, &ly, Skv * Dv, BH, off, 2);
+    ir_shape sc = ls, full = ly; /* the scores, and the scores over Y's leading dims */
+    sc.dims[sc.rank++] = S;
+    sc.dims[sc.rank++] = Skv;
+    full.dims[full.rank++] = S;
+    full.dims[full.rank++] = Skv;
     if (mask) {
-        if (mask->dtype != FWD_FLOAT32) {
-            free(off);
-            return cpu_kernel_error(k, FWD_ERR_DTYPE, "Mask has dtype %s, Q has float32",
-                                    fwd_dtype_name(mask->dtype));
-        }
-        /* the mask broadcasts onto the scores (ls + [S, Skv]) without
-         * growing them; it is read through strides over ly + [S, Skv] */
-        ir_shape sc = ls, full = ly;
-        sc.dims[sc.rank++] = S;
-        sc.dims[sc.rank++] = Skv;
-        full.dims[full.rank++] = S;
-        full.dims[full.rank++] = Skv;
+        /* the mask broadcasts onto the scores without growing them */
         const ir_shape *ms = &mask->shape;
         bool ok = ms->rank <= sc.rank;
         for (int d = 0; ok && d < ms->rank; d++) {
             int64_t md = ms->dims[d];
             ok = md == 1 || md == sc.dims[d + sc.rank - ms->rank];
         }
-        if (!ok) {
-            free(off);
-            return cpu_kernel_error(k, FWD_ERR_SHAPE, "Mask does not broadcast to the scores");
-        }
+        if (!ok) return cpu_kernel_error(k, FWD_ERR_SHAPE, "Mask does not broadcast to the scores");
+    }
+
+    att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = y, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
+                 .k_trans = k_trans, .scale = scale};
+    int64_t rows = ATT_BLOCK_FLOATS / Skv;
+    rows = rows < 1 ? 1 : rows;
+    rows = rows > S ? S : rows;
+    j.rows = rows;
+    j.n_tiles = (S + rows - 1) / rows;
+    j.n_units = BH * j.n_tiles;
+    /* chunks of at least ~100K multiply-adds, at most two per thread */
+    int64_t work = BH * S * Skv * (D + Dv);
+    int64_t chunks = work / 100000;
+    int64_t most = 2 * (int64_t)fwd_num_threads();
+    chunks = chunks > most ? most : chunks;
+    chunks = chunks > j.n_units ? j.n_units : chunks;
+    j.n_chunks = chunks < 1 ? 1 : chunks;
+    size_t off_bytes = ((size_t)BH * 4 * sizeof(int64_t) + 63) & ~(size_t)63;
+    size_t block_bytes = (size_t)(j.n_chunks * rows * Skv) * sizeof(float);
+    char *scratch = fwd_kernel_scratch(k, off_bytes + block_bytes);
+    if (!scratch) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the score blocks");
+    int64_t *off = (int64_t *)scratch;
+    j.blocks = (float *)(scratch + off_bytes);
+    slice_offsets(&lq, &ly, S * D, BH, off, 0);
+    slice_offsets(&lk, &ly, Skv * D, BH, off, 1);
+    slice_offsets(&lv, &ly, Skv * Dv, BH, off, 2);
+    if (mask) {
         int64_t st[IR_MAX_RANK];
-        cpu_broadcast_strides(ms, &full, st);
+        cpu_broadcast_strides(&mask->shape, &full, st);
         for (int64_t b = 0; b < BH; b++) off[4 * b + 3] = ly.rank ? cpu_offset(&ly, st, b) : 0;
         j.mask = mask->data;
         j.m_row = st[r - 2];
         j.m_col = st[r - 1];
     }
     j.off = off;
-    int64_t rows = ATT_BLOCK_FLOATS / Skv;
-    rows = rows < 1 ? 1 : rows;
-    rows = rows > S ? S : rows;
-    j.rows = rows;
-    j.n_tiles = (S + rows - 1) / rows;
-    /* ~100K multiply-adds per chunk at least */
-    int64_t unit = rows * Skv * (D + Dv) + 1;
-    int64_t grain = 100000 / unit;
-    fwd_parallel_for(BH * j.n_tiles, grain < 1 ? 1 : grain, att_task, &j);
-    free(off);
-    if (j.oom) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the score block");
+    fwd_parallel_for(j.n_chunks, 1, att_task, &j);
+    return FWD_OK;
+}
+
+/* A float32 copy of t (malloc'ed data) for the non-float32 path. */
+static fwd_status to_f32(fwd_kernel_ctx *k, const ir_tensor *t, ir_tensor *out)
+{
+    *out = *t;
+    if (t->dtype == FWD_FLOAT32) return FWD_OK;
+    size_t n = ir_tensor_numel(t);
+    float *buf = malloc((n ? n : 1) * sizeof(float));
+    if (!buf) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory converting to float32");
+    for (size_t i = 0; i < n; i++) buf[i] = (float)cpu_get_f64(t->dtype, t->data, (int64_t)i);
+    out->dtype = FWD_FLOAT32;
+    out->data = buf;
+    out->nbytes = n * sizeof(float);
     return FWD_OK;
 }
 
@@ -201,13 +225,38 @@ fwd_status cpu_fused_attention(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 3));
     if (k->n_out < 1 || !k->out[0]) return FWD_OK;
+    const ir_tensor *mask = k->n_in > 3 ? k->in[3] : NULL;
     const ir_tensor *q = k->in[0];
-    for (int i = 1; i < 3; i++)
-        if (k->in[i]->dtype != q->dtype)
+    for (int i = 1; i < 4; i++) {
+        const ir_tensor *t = i < k->n_in ? k->in[i] : NULL;
+        if (t && t->dtype != q->dtype)
             return cpu_kernel_error(k, FWD_ERR_DTYPE, "input %d has dtype %s, Q has %s", i,
-                                    fwd_dtype_name(k->in[i]->dtype), fwd_dtype_name(q->dtype));
-    if (q->dtype == FWD_FLOAT32) return attention_f32(k);
-    if (nn_is_wide_or_half(q->dtype)) return nn_run_as_f32(k, attention_f32);
-    return cpu_kernel_error(k, FWD_ERR_DTYPE, "input Q has dtype %s; a float type is needed",
-                            fwd_dtype_name(q->dtype));
+                                    fwd_dtype_name(t->dtype), fwd_dtype_name(q->dtype));
+    }
+    if (q->dtype == FWD_FLOAT32) return attention_f32(k, q, k->in[1], k->in[2], mask, k->out[0]);
+    if (!nn_is_wide_or_half(q->dtype))
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "input Q has dtype %s; a float type is needed",
+                                fwd_dtype_name(q->dtype));
+    /* float16, bfloat16, float64: through float32 copies */
+    ir_tensor t[5] = {{0}};
+    fwd_status st = FWD_OK;
+    int n = 0;
+    for (; n < 4 && !st; n++)
+        if (n < k->n_in && k->in[n]) st = to_f32(k, k->in[n], &t[n]);
+    ir_tensor *y = k->out[0];
+    size_t ny = ir_tensor_numel(y);
+    if (!st) {
+        t[4] = *y;
+        t[4].dtype = FWD_FLOAT32;
+        t[4].data = malloc((ny ? ny : 1) * sizeof(float));
+        t[4].nbytes = ny * sizeof(float);
+        if (!t[4].data) st = cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory converting to float32");
+    }
+    if (!st) st = attention_f32(k, &t[0], &t[1], &t[2], mask ? &t[3] : NULL, &t[4]);
+    if (!st)
+        for (size_t i = 0; i < ny; i++) cpu_set_f64(y->dtype, y->data, (int64_t)i, ((float *)t[4].data)[i]);
+    for (int i = 0; i < 4; i++)
+        if (i < k->n_in && k->in[i] && t[i].data != k->in[i]->data) free(t[i].data);
+    free(t[4].data);
+    return st;
 }
