@@ -6,6 +6,7 @@
  * run a direct kernel, since a GEMM with one row is wasteful.
  * ConvTranspose: sgemm into columns, then col2im scatter-add.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,8 @@
 
 /* Largest im2col buffer we allocate. */
 #define COL_MAX_BYTES ((int64_t)1 << 30)
-/* Target size of one im2col tile (fits in L2 with the packed operands). */
-#define TILE_BYTES ((int64_t)384 << 10)
+/* Target size (floats) of one packed im2col tile: in L2 with the filters. */
+#define TILE_FLOATS ((int64_t)96 << 10)
 
 fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
                            const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s)
@@ -56,6 +57,7 @@ fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir
 typedef struct dw_job {
     const nn_conv_shape *s;
     const float *x, *w, *b;
+    const nn_conv_fuse *f;
     float *y;
     int64_t hp, wp; /* padded plane size */
     _Atomic int failed; /* a worker could not allocate its scratch plane */
@@ -144,15 +146,23 @@ static void dw_planes(void *arg, int64_t p0, int64_t p1)
             dw_3x3(xp, j->wp, w, bias, y, g->out[1], g->out[2], g->s[1], g->s[2]);
         else
             dw_generic(xp, j->wp, w, bias, y, g);
+        if (j->f) { /* residual and activation while the plane is in cache */
+            nn_epilogue e = nn_epilogue_plain();
+            if (j->f->z) e.add[0] = (nn_addend){j->f->z + p * g->out_size, 0, 1};
+            e.act = j->f->act;
+            e.act_a = j->f->act_a;
+            e.act_b = j->f->act_b;
+            nn_epilogue_apply(&e, y, g->out_size, 1, g->out_size);
+        }
     }
     free(xp);
 }
 
 static fwd_status conv_depthwise(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
-                                 const float *w, const float *b, float *y)
+                                 const float *w, const float *b, const nn_conv_fuse *f, float *y)
 {
     const nn_geom3 *g = &s->g;
-    dw_job j = {s, x, w, b, y, 0, 0, 0};
+    dw_job j = {s, x, w, b, f, y, 0, 0, 0};
     j.hp = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
     j.wp = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
     int64_t per_plane = g->out_size * g->k_size + j.hp * j.wp;
@@ -161,50 +171,139 @@ static fwd_status conv_depthwise(const fwd_kernel_ctx *k, const nn_conv_shape *s
     return FWD_OK;
 }
 
-/* ---- general: im2col + sgemm ---- */
+/* ---- general: im2col packed into GEMM panels ---- */
 
-typedef struct bias_job {
-    float *y;
-    const float *b;
-    int64_t m, plane;
-} bias_job;
-
-static void bias_rows(void *arg, int64_t r0, int64_t r1)
+/* The epilogue of image n, group gi: bias per output channel (row), the
+ * residual z as a matrix, the activation. */
+static nn_epilogue conv_epilogue(const nn_conv_shape *s, const float *b, const nn_conv_fuse *f,
+                                 int64_t n, int64_t gi)
 {
-    const bias_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) {
-        float v = j->b[r % j->m];
-        float *yr = j->y + r * j->plane;
-        for (int64_t i = 0; i < j->plane; i++) yr[i] = v;
+    nn_epilogue e = nn_epilogue_plain();
+    int64_t P = s->g.out_size;
+    if (b) e.add[0] = (nn_addend){b + gi * s->mg, 1, 0};
+    if (f && f->z) e.add[1] = (nn_addend){f->z + (n * s->m + gi * s->mg) * P, P, 1};
+    if (f) {
+        e.act = f->act;
+        e.act_a = f->act_a;
+        e.act_b = f->act_b;
     }
+    return e;
 }
 
 typedef struct conv_tile_job {
     const nn_conv_shape *s;
-    const float *x, *w;
+    const float *x, *w, *b;
+    const nn_conv_fuse *f;
     float *y;
-    float beta;
     int64_t K, P, tile, ntiles;
     _Atomic int failed;
 } conv_tile_job;
 
+/* Each task: one column tile of one image and group; its im2col tile is
+ * packed into panels in scratch (sized for L2) and multiplied by all the
+ * group's filters. */
 static void conv_tiles(void *arg, int64_t t0, int64_t t1)
 {
     conv_tile_job *j = arg;
     const nn_conv_shape *s = j->s;
-    float *col = malloc(sizeof(float) * (size_t)(j->K * j->tile));
-    if (!col) {
+    float *bp = nn_scratch(1, (size_t)nn_packed_b_floats(j->K, j->tile));
+    if (!bp) {
         j->failed = 1;
         return;
     }
     for (int64_t t = t0; t < t1; t++) {
         int64_t ig = t / j->ntiles, ti = t % j->ntiles, n = ig / s->group, gi = ig % s->group;
         int64_t p0 = ti * j->tile, p1 = p0 + j->tile < j->P ? p0 + j->tile : j->P;
-        nn_im2col_f32_cols(j->x + (n * s->c + gi * s->cg) * s->g.in_size, s->cg, &s->w, p0, p1, col);
-        nn_sgemm_serial(false, false, s->mg, p1 - p0, j->K, 1.0f, j->w + gi * s->mg * j->K, j->K, col,
-                        p1 - p0, j->beta, j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P);
+        if (!nn_im2col_pack_f32(j->x + (n * s->c + gi * s->cg) * s->g.in_size, s->cg, &s->w, p0, p1, bp)) {
+            j->failed = 1;
+            return;
+        }
+        nn_epilogue e = conv_epilogue(s, j->b, j->f, n, gi);
+        e = nn_epilogue_at(&e, 0, p0);
+        nn_gemm_packed(s->mg, p1 - p0, j->K, j->w + gi * s->mg * j->K, j->K, bp,
+                       j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P, &e);
     }
-    free(col);
+}
+
+typedef struct conv_pack_job {
+    const nn_conv_shape *s;
+    const float *x;
+    float *bp;
+    int64_t cols; /* per task, a multiple of NN_NR */
+    _Atomic int failed;
+} conv_pack_job;
+
+static void conv_pack_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    conv_pack_job *j = arg;
+    int64_t P = j->s->g.out_size, K = j->s->cg * j->s->g.k_size;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t p0 = t * j->cols, p1 = p0 + j->cols < P ? p0 + j->cols : P;
+        if (!nn_im2col_pack_f32(j->x, j->s->cg, &j->s->w, p0, p1, j->bp + p0 * K)) j->failed = 1;
+    }
+}
+
+fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                       const float *w, const float *b, const nn_conv_fuse *f, float *y)
+{
+    const nn_geom3 *g = &s->g;
+    int64_t P = g->out_size, K = s->cg * g->k_size;
+    if (s->n * s->m * P == 0) return FWD_OK;
+    if (s->cg == 1 && s->group > 1 && s->w.nsp <= 2) return conv_depthwise(k, s, x, w, b, f, y);
+    if (K > INT32_MAX || P > INT32_MAX || s->mg > INT32_MAX)
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
+    bool pointwise = g->k_size == 1;
+    for (int i = 0; i < s->w.nsp; i++)
+        if (s->w.stride[i] != 1 || s->w.pad_begin[i] != 0 || s->w.pad_end[i] != 0) pointwise = false;
+    if (pointwise || K == 0) {
+        /* the input planes are B as they are (K == 0: no input channels) */
+        for (int64_t n = 0; n < s->n; n++)
+            for (int64_t gi = 0; gi < s->group; gi++) {
+                nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false,
+                                   x + (n * s->c + gi * s->cg) * g->in_size, P, false, NULL,
+                                   y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi)};
+                if (!nn_gemm(&ga)) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+            }
+        return FWD_OK;
+    }
+    /* Column tiles of at most TILE_FLOATS packed floats, a multiple of 16
+     * columns, evened out over P. */
+    int64_t nt = fwd_num_threads();
+    int64_t tile = TILE_FLOATS / K / NN_NR * NN_NR;
+    if (tile < 4 * NN_NR) tile = 4 * NN_NR; /* amortise the filters' passes */
+    int64_t ntiles = (P + tile - 1) / tile;
+    tile = ((P + ntiles - 1) / ntiles + NN_NR - 1) / NN_NR * NN_NR;
+    ntiles = (P + tile - 1) / tile;
+    int64_t ntasks = s->n * s->group * ntiles;
+    if (ntasks >= 2 * nt || nt == 1) {
+        conv_tile_job j = {s, x, w, b, f, y, K, P, tile, ntiles, 0};
+        fwd_parallel_for(ntasks, 1, conv_tiles, &j);
+        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
+        return FWD_OK;
+    }
+    /* Few tiles (small images): pack the whole im2col once, then a GEMM
+     * split over rows and columns. */
+    size_t bytes = (size_t)nn_packed_b_floats(K, P) * sizeof(float);
+    if ((int64_t)bytes > COL_MAX_BYTES)
+        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "im2col buffer of %zu bytes is too large", bytes);
+    float *bp = malloc(bytes);
+    if (!bp) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
+    bool ok = true;
+    for (int64_t n = 0; n < s->n && ok; n++) {
+        for (int64_t gi = 0; gi < s->group && ok; gi++) {
+            conv_pack_job pj = {s, x + (n * s->c + gi * s->cg) * g->in_size, bp, 0, 0};
+            int64_t panels = (P + NN_NR - 1) / NN_NR;
+            pj.cols = (panels + 2 * nt - 1) / (2 * nt) * NN_NR;
+            fwd_parallel_for((P + pj.cols - 1) / pj.cols, 1, conv_pack_tasks, &pj);
+            ok = !pj.failed;
+            nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false, NULL, 0, false, bp,
+                               y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi)};
+            if (ok) ok = nn_gemm(&ga);
+        }
+    }
+    free(bp);
+    if (!ok) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
+    return FWD_OK;
 }
 
 static fwd_status conv_f32(fwd_kernel_ctx *k)
@@ -212,68 +311,9 @@ static fwd_status conv_f32(fwd_kernel_ctx *k)
     FWD_TRY(nn_need_inputs(k, 2));
     nn_conv_shape s;
     FWD_TRY(nn_conv_prepare(k, k->in[0], k->in[1], nn_in(k, 2), k->out[0], &s));
-    const float *x = k->in[0]->data, *w = k->in[1]->data;
     const ir_tensor *bt = nn_in(k, 2);
-    const float *b = bt ? bt->data : NULL;
-    float *y = k->out[0]->data;
-    const nn_geom3 *g = &s.g;
-    int64_t P = g->out_size, K = s.cg * g->k_size;
-    if (s.n * s.m * P == 0) return FWD_OK;
-    if (K == 0) { /* no input channels: the output is the bias */
-        for (int64_t i = 0; i < s.n * s.m; i++)
-            for (int64_t p = 0; p < P; p++) y[i * P + p] = b ? b[i % s.m] : 0.0f;
-        return FWD_OK;
-    }
-    if (s.cg == 1 && s.group > 1 && s.w.nsp <= 2) return conv_depthwise(k, &s, x, w, b, y);
-    if (!nn_blas_fits(s.mg, P, K)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
-    if (b) {
-        bias_job bj = {y, b, s.m, P};
-        fwd_parallel_for(s.n * s.m, 16384 / (P + 1) + 1, bias_rows, &bj);
-    }
-    float beta = b ? 1.0f : 0.0f;
-    bool pointwise = g->k_size == 1;
-    for (int i = 0; i < s.w.nsp; i++)
-        if (s.w.stride[i] != 1 || s.w.pad_begin[i] != 0 || s.w.pad_end[i] != 0) pointwise = false;
-    if (pointwise) {
-        for (int64_t n = 0; n < s.n; n++)
-            for (int64_t gi = 0; gi < s.group; gi++)
-                nn_sgemm(false, false, s.mg, P, K, 1.0f, w + gi * s.mg * K, K,
-                         x + (n * s.c + gi * s.cg) * g->in_size, P, beta,
-                         y + (n * s.m + gi * s.mg) * P, P);
-        return FWD_OK;
-    }
-    /* Tiles of output columns: each task builds its im2col tile (sized
-     * to stay in L2) and multiplies it on its own thread. */
-    int64_t nt = fwd_num_threads();
-    int64_t tile = TILE_BYTES / (K * (int64_t)sizeof(float));
-    if (tile < 128) tile = 128; /* amortise packing the weights per tile */
-    int64_t ntiles = (P + tile - 1) / tile;
-    tile = ((P + ntiles - 1) / ntiles + 15) / 16 * 16;
-    if (tile > P) tile = P;
-    ntiles = (P + tile - 1) / tile;
-    int64_t ntasks = s.n * s.group * ntiles;
-    if (ntasks >= 2 * nt || nt == 1) {
-        conv_tile_job j = {&s, x, w, y, beta, K, P, tile, ntiles, 0};
-        fwd_parallel_for(ntasks, 1, conv_tiles, &j);
-        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
-        return FWD_OK;
-    }
-    /* Few tiles (small images): whole im2col, then a GEMM split by rows. */
-    size_t col_bytes = (size_t)K * (size_t)P * sizeof(float);
-    if ((int64_t)col_bytes > COL_MAX_BYTES)
-        return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "im2col buffer of %zu bytes is too large",
-                                col_bytes);
-    float *col = malloc(col_bytes);
-    if (!col) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
-    for (int64_t n = 0; n < s.n; n++) {
-        for (int64_t gi = 0; gi < s.group; gi++) {
-            nn_im2col_f32(x + (n * s.c + gi * s.cg) * g->in_size, s.cg, &s.w, col);
-            nn_sgemm(false, false, s.mg, P, K, 1.0f, w + gi * s.mg * K, K, col, P, beta,
-                     y + (n * s.m + gi * s.mg) * P, P);
-        }
-    }
-    free(col);
-    return FWD_OK;
+    return nn_conv_f32(k, &s, k->in[0]->data, k->in[1]->data, bt ? bt->data : NULL, NULL,
+                       k->out[0]->data);
 }
 
 fwd_status cpu_conv(fwd_kernel_ctx *k)

@@ -1,6 +1,116 @@
-/* CPU kernels for FusedConv and FusedMatMul (see ir/fused_ops.h). */
-#include "backend/cpu/cpu_kernels.h"
+/*
+ * CPU kernels for FusedConv and FusedMatMul (see ir/fused_ops.h): the
+ * bias, the residual Z / the addend C and the activation are applied in
+ * the GEMM epilogue (sgemm.h), tile by tile while the tile is in L1.
+ * float32 natively; float16, bfloat16 and float64 through float32 copies.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/nn_internal.h"
+
+/* Reads "activation", "activation_alpha" and "activation_beta". */
+static fwd_status read_activation(const fwd_kernel_ctx *k, nn_act_kind *act, float *a, float *b)
+{
+    const char *name = ir_attr_string(k->node, "activation", "");
+    if (!nn_act_parse(name, act))
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "unknown activation '%s'", name);
+    float da = *act == NN_ACT_CLIP ? -INFINITY : *act == NN_ACT_LEAKY ? 0.01f : 0.0f;
+    float db = *act == NN_ACT_CLIP ? INFINITY : 0.0f;
+    *a = ir_attr_float(k->node, "activation_alpha", da);
+    *b = ir_attr_float(k->node, "activation_beta", db);
+    return FWD_OK;
+}
+
+/* The epilogue writes each output tile before it reads the addend at the
+ * same place, so an addend sharing memory with the output (an in-place
+ * plan) is copied first. *copy receives the copy to free, or NULL. */
+static fwd_status unalias(const fwd_kernel_ctx *k, const ir_tensor *t, const ir_tensor *y,
+                          const float **data, float **copy)
+{
+    *copy = NULL;
+    *data = t ? t->data : NULL;
+    if (!t || !t->data || !y->data) return FWD_OK;
+    const char *tb = t->data, *yb = y->data;
+    size_t tn = ir_tensor_numel(t) * sizeof(float), yn = ir_tensor_numel(y) * sizeof(float);
+    if (tb + tn <= yb || yb + yn <= tb) return FWD_OK;
+    *copy = malloc(tn ? tn : 1);
+    if (!*copy) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(*copy, t->data, tn);
+    *data = *copy;
+    return FWD_OK;
+}
+
+static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    const ir_tensor *bt = nn_in(k, 2), *zt = nn_in(k, 3);
+    ir_tensor *y = k->out[0];
+    nn_conv_shape s;
+    FWD_TRY(nn_conv_prepare(k, k->in[0], k->in[1], bt, y, &s));
+    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f};
+    FWD_TRY(read_activation(k, &f.act, &f.act_a, &f.act_b));
+    if (zt && zt->data) {
+        bool same = zt->shape.rank == y->shape.rank;
+        for (int i = 0; same && i < y->shape.rank; i++) same = zt->shape.dims[i] == y->shape.dims[i];
+        if (!same) return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+    }
+    float *zcopy;
+    FWD_TRY(unalias(k, zt, y, &f.z, &zcopy));
+    fwd_status st = nn_conv_f32(k, &s, k->in[0]->data, k->in[1]->data, bt ? bt->data : NULL, &f, y->data);
+    free(zcopy);
+    return st;
+}
+
+static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    const ir_tensor *ct = nn_in(k, 2);
+    ir_tensor *y = k->out[0];
+    nn_mm_fuse f = {ir_attr_int(k->node, "transA", 0) != 0, ir_attr_int(k->node, "transB", 0) != 0,
+                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f};
+    FWD_TRY(read_activation(k, &f.act, &f.act_a, &f.act_b));
+    const float *cdata;
+    float *ccopy;
+    FWD_TRY(unalias(k, ct, y, &cdata, &ccopy));
+    ir_tensor c2;
+    if (ct && ct->data) {
+        c2 = *ct;
+        c2.data = (void *)cdata;
+        f.c = &c2;
+    }
+    fwd_status st = nn_matmul_f32(k, k->in[0], k->in[1], &f, y);
+    free(ccopy);
+    return st;
+}
+
+/* Checks that every present input has X's dtype, then runs fn natively
+ * (float32) or through float32 copies. */
+static fwd_status run_float(fwd_kernel_ctx *k, cpu_kernel_fn fn)
+{
+    FWD_TRY(nn_need_inputs(k, 2));
+    fwd_dtype dt = k->in[0]->dtype;
+    for (int i = 1; i < k->n_in; i++)
+        if (k->in[i] && k->in[i]->dtype != dt)
+            return cpu_kernel_error(k, FWD_ERR_DTYPE, "input %d is %s, input 0 is %s", i,
+                                    fwd_dtype_name(k->in[i]->dtype), fwd_dtype_name(dt));
+    if (!k->out[0] || !k->out[0]->data)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output is not allocated");
+    if (k->out[0]->dtype != dt)
+        return cpu_kernel_error(k, FWD_ERR_DTYPE, "output is %s, inputs %s",
+                                fwd_dtype_name(k->out[0]->dtype), fwd_dtype_name(dt));
+    if (dt == FWD_FLOAT32) return fn(k);
+    if (nn_is_wide_or_half(dt)) return nn_run_as_f32(k, fn);
+    return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "dtype %s not supported", fwd_dtype_name(dt));
+}
+
+static fwd_status cpu_fused_conv(fwd_kernel_ctx *k) { return run_float(k, fused_conv_f32); }
+
+static fwd_status cpu_fused_matmul(fwd_kernel_ctx *k) { return run_float(k, fused_matmul_f32); }
 
 const cpu_kernel_entry cpu_kernels_fused_linear[] = {
+    {"FusedConv", cpu_fused_conv},
+    {"FusedMatMul", cpu_fused_matmul},
     {NULL, NULL},
 };

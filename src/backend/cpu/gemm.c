@@ -200,6 +200,7 @@ fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const 
     int64_t nb = ir_shape_numel(&p.batch);
     if ((int64_t)ir_tensor_numel(y) != nb * p.m * p.n)
         return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output size mismatch");
+    if (p.dt == FWD_FLOAT32) return nn_matmul_f32(k, a, b, NULL, y);
     if (nb == 0 || p.m == 0 || p.n == 0) return FWD_OK;
     if (p.k == 0) {
         memset(y->data, 0, ir_tensor_numel(y) * p.esz);
@@ -260,55 +261,31 @@ fwd_status cpu_matmul(fwd_kernel_ctx *k)
 
 /* ---- Gemm ---- */
 
-/* Fills y (m x n) with beta * C broadcast (C of rank <= 2). */
-static fwd_status gemm_fill_c(fwd_kernel_ctx *k, const ir_tensor *c, float beta, float *y, int64_t m,
-                              int64_t n)
-{
-    ir_shape ys = {.rank = 2, .dims = {m, n}};
-    const ir_shape *cs = &c->shape;
-    if (cs->rank > 2) return cpu_kernel_error(k, FWD_ERR_SHAPE, "C must have rank <= 2");
-    for (int i = 0; i < cs->rank; i++) {
-        int64_t d = cs->dims[i], want = ys.dims[2 - cs->rank + i];
-        if (d != 1 && d != want)
-            return cpu_kernel_error(k, FWD_ERR_SHAPE, "C does not broadcast to [%lld, %lld]",
-                                    (long long)m, (long long)n);
-    }
-    int64_t str[2];
-    cpu_broadcast_strides(cs, &ys, str);
-    const float *cd = c->data;
-    for (int64_t i = 0; i < m; i++) {
-        float *yr = y + i * n;
-        const float *cr = cd + i * str[0];
-        if (str[1] == 0) {
-            float v = beta * cr[0];
-            for (int64_t j = 0; j < n; j++) yr[j] = v;
-        } else {
-            for (int64_t j = 0; j < n; j++) yr[j] = beta * cr[j];
-        }
-    }
-    return FWD_OK;
-}
-
 static fwd_status gemm_f32(fwd_kernel_ctx *k)
 {
     const ir_tensor *a = k->in[0], *b = k->in[1], *c = nn_in(k, 2);
-    ir_tensor *y = k->out[0];
     if (a->shape.rank != 2 || b->shape.rank != 2)
         return cpu_kernel_error(k, FWD_ERR_SHAPE, "A and B must be 2-D");
-    bool ta = ir_attr_int(k->node, "transA", 0) != 0, tb = ir_attr_int(k->node, "transB", 0) != 0;
-    float alpha = ir_attr_float(k->node, "alpha", 1.0f), beta = ir_attr_float(k->node, "beta", 1.0f);
-    int64_t m = a->shape.dims[ta ? 1 : 0], kk = a->shape.dims[ta ? 0 : 1];
-    int64_t kb = b->shape.dims[tb ? 1 : 0], n = b->shape.dims[tb ? 0 : 1];
-    if (kk != kb)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
-                                (long long)kk, (long long)kb);
-    if (!nn_blas_fits(m, n, kk)) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "matrices too large");
-    float *yd = y->data;
-    bool use_c = c && c->data && beta != 0.0f;
-    if (use_c) FWD_TRY(gemm_fill_c(k, c, beta, yd, m, n));
-    nn_sgemm(ta, tb, m, n, kk, alpha, a->data, a->shape.dims[1], b->data, b->shape.dims[1],
-             use_c ? 1.0f : 0.0f, yd, n);
-    return FWD_OK;
+    if (c && c->shape.rank > 2) return cpu_kernel_error(k, FWD_ERR_SHAPE, "C must have rank <= 2");
+    nn_mm_fuse f = {ir_attr_int(k->node, "transA", 0) != 0, ir_attr_int(k->node, "transB", 0) != 0,
+                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f};
+    float beta = ir_attr_float(k->node, "beta", 1.0f);
+    if (!c || !c->data || beta == 0.0f) return nn_matmul_f32(k, a, b, &f, k->out[0]);
+    if (beta == 1.0f) {
+        f.c = c;
+        return nn_matmul_f32(k, a, b, &f, k->out[0]);
+    }
+    /* the epilogue adds C as it is: scale a copy by beta */
+    ir_tensor cs = *c;
+    size_t n = ir_tensor_numel(c);
+    float *buf = malloc((n ? n : 1) * sizeof(float));
+    if (!buf) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) buf[i] = beta * ((const float *)c->data)[i];
+    cs.data = buf;
+    f.c = &cs;
+    fwd_status st = nn_matmul_f32(k, a, b, &f, k->out[0]);
+    free(buf);
+    return st;
 }
 
 fwd_status cpu_gemm(fwd_kernel_ctx *k)

@@ -2,6 +2,7 @@
  * im2col for convolutions (float32 and int32), and the window geometry
  * embedded as 3-D so 1-D, 2-D and 3-D convolutions share one code path.
  */
+#include <immintrin.h>
 #include <string.h>
 
 #include "backend/cpu/nn_internal.h"
@@ -66,60 +67,61 @@ static void job_init(im2col_job *j, const void *x, const nn_window *w, int64_t p
     for (int64_t kw = 0; kw < 64 && kw < j->g.k[2]; kw++) valid_w_range(&j->g, kw, &j->lo[kw], &j->hi[kw]);
 }
 
-/* Rows [r0, r1) of the column matrix, columns [p0, p1). A column p is
+/* Row r of the column matrix, columns [p0, p1), into dst. A column p is
  * the output position (od, oh, ow); runs of one output row are handled
  * at once: zeros left of lo, a copy (strided by the w stride), zeros
  * right of hi. */
 #define DEFINE_IM2COL(NAME, T)                                                               \
-    static void NAME##_rows(void *arg, int64_t r0, int64_t r1)                               \
+    static void NAME##_row(const im2col_job *j, int64_t r, T *dst)                           \
     {                                                                                        \
-        const im2col_job *j = arg;                                                           \
         const nn_geom3 *g = &j->g;                                                           \
         const T *x = j->x;                                                                   \
         const int64_t OH = g->out[1], OW = g->out[2];                                        \
         const int64_t D = g->in[0], H = g->in[1], W = g->in[2];                              \
-        for (int64_t r = r0; r < r1; r++) {                                                  \
-            int64_t kw = r % g->k[2], t = r / g->k[2];                                       \
-            int64_t kh = t % g->k[1];                                                        \
-            t /= g->k[1];                                                                    \
-            int64_t kd = t % g->k[0], c = t / g->k[0];                                       \
-            int64_t lo, hi;                                                                  \
-            if (kw < 64) {                                                                   \
-                lo = j->lo[kw];                                                              \
-                hi = j->hi[kw];                                                              \
+        int64_t kw = r % g->k[2], t = r / g->k[2];                                           \
+        int64_t kh = t % g->k[1];                                                            \
+        t /= g->k[1];                                                                        \
+        int64_t kd = t % g->k[0], c = t / g->k[0];                                           \
+        int64_t lo, hi;                                                                      \
+        if (kw < 64) {                                                                       \
+            lo = j->lo[kw];                                                                  \
+            hi = j->hi[kw];                                                                  \
+        } else {                                                                             \
+            valid_w_range(g, kw, &lo, &hi);                                                  \
+        }                                                                                    \
+        const int64_t woff = kw * g->d[2] - g->p[2], sw = g->s[2];                           \
+        int64_t p = j->p0, ow = p % OW, t2 = p / OW, oh = t2 % OH, od = t2 / OH;             \
+        while (p < j->p1) {                                                                  \
+            int64_t end = OW - ow < j->p1 - p ? OW : ow + (j->p1 - p);                       \
+            int64_t id = od * g->s[0] - g->p[0] + kd * g->d[0];                              \
+            int64_t ih = oh * g->s[1] - g->p[1] + kh * g->d[1];                              \
+            if (id < 0 || id >= D || ih < 0 || ih >= H) {                                    \
+                for (int64_t q = ow; q < end; q++) dst[q - ow] = 0;                          \
             } else {                                                                         \
-                valid_w_range(g, kw, &lo, &hi);                                              \
-            }                                                                                \
-            const int64_t woff = kw * g->d[2] - g->p[2], sw = g->s[2];                       \
-            T *dst = (T *)j->col + r * j->ld;                                                \
-            int64_t p = j->p0, ow = p % OW, t2 = p / OW, oh = t2 % OH, od = t2 / OH;         \
-            while (p < j->p1) {                                                              \
-                int64_t end = OW - ow < j->p1 - p ? OW : ow + (j->p1 - p);                   \
-                int64_t id = od * g->s[0] - g->p[0] + kd * g->d[0];                          \
-                int64_t ih = oh * g->s[1] - g->p[1] + kh * g->d[1];                          \
-                if (id < 0 || id >= D || ih < 0 || ih >= H) {                                \
-                    for (int64_t q = ow; q < end; q++) dst[q - ow] = 0;                             \
+                const T *src = x + ((c * D + id) * H + ih) * W;                              \
+                int64_t a = lo > ow ? lo : ow, b = hi < end ? hi : end;                      \
+                if (b < a) b = a;                                                            \
+                for (int64_t q = ow; q < a && q < end; q++) dst[q - ow] = 0;                 \
+                if (sw == 1) {                                                               \
+                    if (b > a) memcpy(dst + (a - ow), src + a + woff, sizeof(T) * (size_t)(b - a)); \
                 } else {                                                                     \
-                    const T *src = x + ((c * D + id) * H + ih) * W;                          \
-                    int64_t a = lo > ow ? lo : ow, b = hi < end ? hi : end;                  \
-                    if (b < a) b = a;                                                        \
-                    for (int64_t q = ow; q < a && q < end; q++) dst[q - ow] = 0;                    \
-                    if (sw == 1) {                                                           \
-                        if (b > a) memcpy(dst + (a - ow), src + a + woff, sizeof(T) * (size_t)(b - a)); \
-                    } else {                                                                 \
-                        for (int64_t q = a; q < b; q++) dst[q - ow] = src[q * sw + woff];           \
-                    }                                                                        \
-                    for (int64_t q = b > a ? b : a; q < end; q++) dst[q - ow] = 0;                  \
+                    for (int64_t q = a; q < b; q++) dst[q - ow] = src[q * sw + woff];        \
                 }                                                                            \
-                dst += end - ow;                                                             \
-                p += end - ow;                                                               \
-                ow = 0;                                                                      \
-                if (++oh == OH) {                                                            \
-                    oh = 0;                                                                  \
-                    od++;                                                                    \
-                }                                                                            \
+                for (int64_t q = b > a ? b : a; q < end; q++) dst[q - ow] = 0;               \
+            }                                                                                \
+            dst += end - ow;                                                                 \
+            p += end - ow;                                                                   \
+            ow = 0;                                                                          \
+            if (++oh == OH) {                                                                \
+                oh = 0;                                                                      \
+                od++;                                                                        \
             }                                                                                \
         }                                                                                    \
+    }                                                                                        \
+    static void NAME##_rows(void *arg, int64_t r0, int64_t r1)                               \
+    {                                                                                        \
+        const im2col_job *j = arg;                                                           \
+        for (int64_t r = r0; r < r1; r++) NAME##_row(j, r, (T *)j->col + r * j->ld);         \
     }                                                                                        \
     void NAME(const T *x, int64_t channels, const nn_window *w, T *col)                      \
     {                                                                                        \
@@ -140,6 +142,32 @@ static void job_init(im2col_job *j, const void *x, const nn_window *w, int64_t p
 
 DEFINE_IM2COL(nn_im2col_f32, float)
 DEFINE_IM2COL(nn_im2col_i32, int32_t)
+
+bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                        int64_t p1, float *bp)
+{
+    im2col_job j;
+    job_init(&j, x, w, p0, p1, NULL);
+    int64_t n = p1 - p0, rows = channels * j.g.k_size;
+    /* each row is made contiguous in a small buffer (L1), then cut into
+     * the 16-column panels */
+    float *row = nn_scratch(2, (size_t)n);
+    if (!row) return false;
+    int64_t full = n / NN_NR * NN_NR;
+    for (int64_t r = 0; r < rows; r++) {
+        nn_im2col_f32_row(&j, r, row);
+        float *dst = bp + r * NN_NR;
+        for (int64_t q = 0; q < full; q += NN_NR, dst += rows * NN_NR) {
+            _mm256_storeu_ps(dst, _mm256_loadu_ps(row + q));
+            _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(row + q + 8));
+        }
+        if (full < n) {
+            memcpy(dst, row + full, sizeof(float) * (size_t)(n - full));
+            memset(dst + (n - full), 0, sizeof(float) * (size_t)(NN_NR - (n - full)));
+        }
+    }
+    return true;
+}
 
 typedef struct gemm_i32_job {
     int64_t n, k;

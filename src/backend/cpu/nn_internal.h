@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/cpu_util.h"
+#include "backend/cpu/sgemm.h"
 #include "ir/nn_window.h"
 #include "util/threadpool.h"
 
@@ -96,6 +97,12 @@ void nn_im2col_f32_cols(const float *x, int64_t channels, const nn_window *w, in
 void nn_im2col_i32_cols(const int32_t *x, int64_t channels, const nn_window *w, int64_t p0,
                         int64_t p1, int32_t *col);
 
+/* Columns [p0, p1) of the im2col matrix packed straight into the GEMM's
+ * 16-column panels (sgemm.h) at bp; on the calling thread. False when out
+ * of memory. */
+bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                        int64_t p1, float *bp);
+
 /* Geometry of a window embedded as 3-D (leading unit dims). */
 typedef struct nn_geom3 {
     int64_t in[3], out[3], k[3], s[3], d[3], p[3];
@@ -113,10 +120,36 @@ typedef struct nn_conv_shape {
 fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
                            const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s);
 
+/* What a FusedConv adds to a convolution: the residual z (Y's shape, or
+ * NULL) and the activation, both applied in the GEMM epilogue. */
+typedef struct nn_conv_fuse {
+    const float *z;
+    nn_act_kind act;
+    float act_a, act_b;
+} nn_conv_fuse;
+/* float32 convolution of x by w (+ bias b, may be NULL) into y with the
+ * geometry s (nn_conv_prepare); f may be NULL (plain Conv). */
+fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                       const float *w, const float *b, const nn_conv_fuse *f, float *y);
+
 /* MatMul (numpy semantics) of a and b into the allocated y, for float32,
  * float64 and the 32/64-bit integer dtypes (all three one dtype). */
 fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,
                              ir_tensor *y);
+
+/* What FusedMatMul and Gemm add to a MatMul (all applied in the GEMM
+ * epilogue): transposes, alpha, C broadcast onto Y (or NULL), activation. */
+typedef struct nn_mm_fuse {
+    bool ta, tb;
+    float alpha;
+    const ir_tensor *c;
+    nn_act_kind act;
+    float act_a, act_b;
+} nn_mm_fuse;
+/* float32 batched product of a and b into the allocated y; f may be NULL
+ * (plain MatMul). */
+fwd_status nn_matmul_f32(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,
+                         const nn_mm_fuse *f, ir_tensor *y);
 
 /* Integer GEMM C[m][n] = sum_k A[m][k] * B[k][n] (int32, row-major),
  * parallel over rows. */

@@ -1,0 +1,117 @@
+/*
+ * Forward's own float32 GEMM for Conv, MatMul, Gemm and the fused ops:
+ * C = act(alpha * A @ B + addends), with the additions and the activation
+ * applied to each register tile right after it is computed (the epilogue),
+ * while it is still in L1.
+ *
+ * Layout: A is row-major and used in place (the micro-kernel broadcasts
+ * from NN_MR row streams); B is packed into panels of NN_NR columns, each
+ * panel [k][NN_NR] contiguous, the last one zero-padded. Packing B is the
+ * caller's choice: from a row-major matrix (nn_pack_b), by im2col directly
+ * (nn_im2col_pack_f32), or once per weight.
+ */
+#ifndef FWD_BACKEND_CPU_SGEMM_H
+#define FWD_BACKEND_CPU_SGEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_MR 6  /* rows of the register tile */
+#define NN_NR 16 /* columns of the register tile (one packed panel) */
+
+/* Activations of the fused epilogue (the names of ir/fused_ops.h). */
+typedef enum nn_act_kind {
+    NN_ACT_NONE = 0,
+    NN_ACT_RELU,
+    NN_ACT_CLIP,      /* min(max(x, a), b) */
+    NN_ACT_LEAKY,     /* x < 0 ? a * x : x */
+    NN_ACT_SIGMOID,
+    NN_ACT_SILU,      /* x * sigmoid(x) */
+    NN_ACT_GELU,      /* erf form */
+    NN_ACT_GELU_TANH, /* tanh form */
+    NN_ACT_HARDSWISH, /* x * clamp(x / 6 + 1/2, 0, 1) */
+    NN_ACT_TANH
+} nn_act_kind;
+
+/* Parses an activation name ("" is none); false when unknown. */
+bool nn_act_parse(const char *name, nn_act_kind *out);
+
+/* A matrix added in the epilogue: element (i, j) is p[i * rs + j * cs];
+ * rs = 1, cs = 0 is a per-row bias, rs = 0, cs = 1 a per-column bias,
+ * rs = ld, cs = 1 a full matrix. p NULL: none. */
+typedef struct nn_addend {
+    const float *p;
+    int64_t rs, cs;
+} nn_addend;
+
+typedef struct nn_epilogue {
+    float alpha;     /* scales the product */
+    nn_addend add[2];
+    nn_act_kind act;
+    float act_a, act_b; /* Clip min/max, LeakyRelu slope */
+} nn_epilogue;
+
+/* An epilogue that only stores alpha * A @ B (alpha = 1). */
+static inline nn_epilogue nn_epilogue_plain(void)
+{
+    nn_epilogue e = {1.0f, {{NULL, 0, 0}, {NULL, 0, 0}}, NN_ACT_NONE, 0.0f, 0.0f};
+    return e;
+}
+
+/* The epilogue of the sub-matrix starting at row i0, column j0. */
+nn_epilogue nn_epilogue_at(const nn_epilogue *e, int64_t i0, int64_t j0);
+
+/* Apply e to rows x cols of c (ldc): c = act(alpha * c + addends). */
+void nn_epilogue_apply(const nn_epilogue *e, float *c, int64_t ldc, int64_t rows, int64_t cols);
+
+/* Applies an activation to n floats in place. */
+void nn_act_apply(nn_act_kind act, float a, float b, float *x, int64_t n);
+
+/* Bytes (as floats) of B packed for k rows and n columns. */
+static inline int64_t nn_packed_b_floats(int64_t k, int64_t n)
+{
+    return (n + NN_NR - 1) / NN_NR * NN_NR * (k > 0 ? k : 1);
+}
+
+/* Pack columns [j0, j0 + n) of B (k x N row-major, ldb; or N x k when
+ * trans) into panels at bp. */
+void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp);
+
+/*
+ * On the calling thread: C (m x n, ldc) = epi(A (m x k, lda) @ Bp), Bp
+ * packed for k rows and n columns (n is a multiple of NN_NR except at the
+ * end of the matrix). e is already offset to (0, 0) of this block.
+ */
+void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp,
+                    float *c, int64_t ldc, const nn_epilogue *e);
+
+/*
+ * Whole product, split over the thread pool:
+ * C (m x n) = epi(op(A) @ op(B)), op() transposing when trans_*. When bp
+ * is not NULL it is B already packed (nn_pack_b over all n columns) and
+ * b / ldb / trans_b are unused. Returns false when out of memory.
+ */
+typedef struct nn_gemm_args {
+    int64_t m, n, k;
+    const float *a;
+    int64_t lda;
+    bool trans_a;
+    const float *b;
+    int64_t ldb;
+    bool trans_b;
+    const float *bp;
+    float *c;
+    int64_t ldc;
+    nn_epilogue epi;
+} nn_gemm_args;
+bool nn_gemm(const nn_gemm_args *g);
+/* The same on the calling thread only (for use inside parallel loops). */
+bool nn_gemm_serial(const nn_gemm_args *g);
+
+/* Per-thread scratch buffer number slot (0..3), at least floats long,
+ * 64-byte aligned; valid until this thread asks for the slot again. NULL
+ * when out of memory. Never hold one across a fwd_parallel_for call. */
+float *nn_scratch(int slot, size_t floats);
+
+#endif

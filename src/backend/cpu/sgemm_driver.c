@@ -1,0 +1,221 @@
+/*
+ * Splitting a GEMM over the thread pool (see sgemm.h), and the per-thread
+ * scratch buffers the packing uses.
+ *
+ * Plan: when B has enough 16-column panels, each task takes a block of
+ * columns, packs it into its own scratch (sized for L2) and multiplies all
+ * rows of A by it. Otherwise (few columns, many rows) B is packed once and
+ * tasks take blocks of rows and columns. Prepacked B skips the packing.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/sgemm.h"
+#include "util/threadpool.h"
+
+/* ---- scratch ---- */
+
+#define N_SLOTS 4
+
+typedef struct scratch {
+    size_t cap[N_SLOTS];
+    float *buf[N_SLOTS];
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    for (int i = 0; i < N_SLOTS; i++) free(s->buf[i]);
+    free(s);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+float *nn_scratch(int slot, size_t floats)
+{
+    if (slot < 0 || slot >= N_SLOTS) return NULL;
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->cap[slot] < floats) {
+        size_t cap = floats + floats / 4 + 1024;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, cap * sizeof(float)) != 0) return NULL;
+        free(s->buf[slot]);
+        s->buf[slot] = p;
+        s->cap[slot] = cap;
+    }
+    return s->buf[slot];
+}
+
+/* ---- planning ---- */
+
+/* Packed B block (floats) one task keeps in L2 while it runs all rows. */
+#define BLOCK_FLOATS ((int64_t)96 << 10)
+/* Multiply-adds below which a task is not worth a thread. */
+#define TASK_MIN_WORK ((int64_t)1 << 19)
+
+/* Columns per packed block for depth k: a multiple of NN_NR. */
+static int64_t block_cols(int64_t k)
+{
+    int64_t nc = BLOCK_FLOATS / (k > 0 ? k : 1) / NN_NR * NN_NR;
+    return nc < NN_NR ? NN_NR : nc;
+}
+
+typedef struct gemm_job {
+    const nn_gemm_args *g;
+    const float *a;  /* op(A) row-major */
+    int64_t lda;
+    const float *bp; /* all of B packed, or NULL */
+    int64_t cols_per_task, rows_per_task, n_col_tasks;
+    _Atomic int failed;
+} gemm_job;
+
+/* Columns [j0, j1) of C, all rows, packing B block by block into scratch. */
+static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, int64_t j0, int64_t j1)
+{
+    int64_t nc = block_cols(g->k);
+    for (int64_t j = j0; j < j1; j += nc) {
+        int64_t w = j1 - j < nc ? j1 - j : nc;
+        float *bp = nn_scratch(0, (size_t)nn_packed_b_floats(g->k, w));
+        if (!bp) return false;
+        nn_pack_b(g->b, g->ldb, g->trans_b, g->k, j, w, bp);
+        nn_epilogue e = nn_epilogue_at(&g->epi, 0, j);
+        nn_gemm_packed(g->m, w, g->k, a, lda, bp, g->c + j, g->ldc, &e);
+    }
+    return true;
+}
+
+static void col_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    gemm_job *j = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c0 = t * j->cols_per_task, c1 = c0 + j->cols_per_task;
+        if (c1 > j->g->n) c1 = j->g->n;
+        if (c0 < c1 && !gemm_cols(j->g, j->a, j->lda, c0, c1)) j->failed = 1;
+    }
+}
+
+/* Tasks over (row block, column block) of C with B packed once. */
+static void grid_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    const gemm_job *j = arg;
+    const nn_gemm_args *g = j->g;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t rt = t / j->n_col_tasks, ct = t % j->n_col_tasks;
+        int64_t r0 = rt * j->rows_per_task, r1 = r0 + j->rows_per_task;
+        int64_t c0 = ct * j->cols_per_task, c1 = c0 + j->cols_per_task;
+        if (r1 > g->m) r1 = g->m;
+        if (c1 > g->n) c1 = g->n;
+        if (r0 >= r1 || c0 >= c1) continue;
+        nn_epilogue e = nn_epilogue_at(&g->epi, r0, c0);
+        nn_gemm_packed(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda, j->bp + c0 * g->k,
+                       g->c + r0 * g->ldc + c0, g->ldc, &e);
+    }
+}
+
+typedef struct pack_job {
+    const nn_gemm_args *g;
+    float *bp;
+    int64_t cols; /* per task, multiple of NN_NR */
+} pack_job;
+
+static void pack_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    const pack_job *p = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c0 = t * p->cols, c1 = c0 + p->cols;
+        if (c1 > p->g->n) c1 = p->g->n;
+        if (c0 < c1) nn_pack_b(p->g->b, p->g->ldb, p->g->trans_b, p->g->k, c0, c1 - c0, p->bp + c0 * p->g->k);
+    }
+}
+
+/* op(A) as a row-major matrix: A itself, or a transposed copy in *tmp. */
+static const float *row_major_a(const nn_gemm_args *g, int64_t *lda, float **tmp)
+{
+    *tmp = NULL;
+    if (!g->trans_a) {
+        *lda = g->lda;
+        return g->a;
+    }
+    float *t = malloc(sizeof(float) * (size_t)(g->m * g->k + 1));
+    if (!t) return NULL;
+    for (int64_t p = 0; p < g->k; p++)
+        for (int64_t i = 0; i < g->m; i++) t[i * g->k + p] = g->a[p * g->lda + i];
+    *tmp = t;
+    *lda = g->k;
+    return t;
+}
+
+static bool run(const nn_gemm_args *g, bool parallel)
+{
+    if (g->m <= 0 || g->n <= 0) return true;
+    int64_t lda;
+    float *tmp;
+    const float *a = row_major_a(g, &lda, &tmp);
+    if (!a) return false;
+    int64_t nt = parallel ? fwd_num_threads() : 1;
+    int64_t work = g->m * g->n * (g->k > 0 ? g->k : 1);
+    int64_t want = work / TASK_MIN_WORK;
+    if (want > 4 * nt) want = 4 * nt;
+    if (want < 1) want = 1;
+    gemm_job j = {g, a, lda, g->bp, 0, 0, 1, 0};
+    bool ok = true;
+    int64_t panels = (g->n + NN_NR - 1) / NN_NR;
+    if (nt == 1 || want == 1) {
+        if (g->bp) {
+            j.rows_per_task = g->m;
+            j.cols_per_task = g->n;
+            grid_tasks(&j, 0, 1);
+        } else {
+            ok = gemm_cols(g, a, lda, 0, g->n);
+        }
+    } else if (!g->bp && panels >= 2 * nt) {
+        /* enough column blocks: each task packs its own */
+        int64_t tasks = want < panels ? want : panels;
+        j.cols_per_task = (panels + tasks - 1) / tasks * NN_NR;
+        tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
+        fwd_parallel_for(tasks, 1, col_tasks, &j);
+        ok = !j.failed;
+    } else {
+        float *packed = NULL;
+        if (!g->bp) {
+            packed = malloc(sizeof(float) * (size_t)nn_packed_b_floats(g->k, g->n));
+            if (!packed) {
+                free(tmp);
+                return false;
+            }
+            pack_job pj = {g, packed, NN_NR * ((panels + 2 * nt - 1) / (2 * nt))};
+            int64_t ptasks = (g->n + pj.cols - 1) / pj.cols;
+            fwd_parallel_for(ptasks, g->k * pj.cols > 32768 ? 1 : ptasks, pack_tasks, &pj);
+            j.bp = packed;
+        }
+        /* split columns into at most 2 blocks per thread, rows for the rest */
+        int64_t ctasks = panels < nt ? panels : nt;
+        j.cols_per_task = (panels + ctasks - 1) / ctasks * NN_NR;
+        j.n_col_tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
+        int64_t rtasks = (want + j.n_col_tasks - 1) / j.n_col_tasks;
+        int64_t rows = (g->m + rtasks - 1) / rtasks;
+        rows = (rows + NN_MR - 1) / NN_MR * NN_MR;
+        j.rows_per_task = rows < g->m ? rows : g->m;
+        int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
+        fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);
+        free(packed);
+    }
+    free(tmp);
+    return ok;
+}
+
+bool nn_gemm(const nn_gemm_args *g) { return run(g, true); }
+
+bool nn_gemm_serial(const nn_gemm_args *g) { return run(g, false); }

@@ -1,0 +1,162 @@
+/*
+ * The float32 GEMM micro-kernel (AVX2 + FMA, 6 x 16 register tile), the
+ * packing of B into 16-column panels, and the cache-blocked loop of one
+ * thread (nn_gemm_packed). See sgemm.h.
+ *
+ * Blocking: the k dimension is cut into NN_KC slices so that one B panel
+ * slice (KC x 16) stays in L1 while the kernel sweeps up to MC rows of A
+ * (held in L2); the epilogue runs on each tile after its last k slice.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "backend/cpu/sgemm.h"
+
+#define NN_KC 256
+#define NN_MC 120
+
+/* C tile (mr x 8 or 16 columns) = (accum ? C : 0) + A rows @ B panel
+ * slice (kc x 16). mr and wide are constants after inlining. */
+static inline __attribute__((always_inline)) void ukr(const int mr, const bool wide, int64_t kc,
+                                                      const float *a, int64_t lda, const float *b,
+                                                      float *c, int64_t ldc, bool accum)
+{
+    __m256 c0[NN_MR], c1[NN_MR];
+    const float *ar[NN_MR];
+    for (int r = 0; r < mr; r++) {
+        c0[r] = _mm256_setzero_ps();
+        c1[r] = _mm256_setzero_ps();
+        ar[r] = a + r * lda;
+    }
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = wide ? _mm256_loadu_ps(b + 8) : b0;
+        b += NN_NR;
+        for (int r = 0; r < mr; r++) {
+            __m256 av = _mm256_broadcast_ss(ar[r] + p);
+            c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+            if (wide) c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        if (accum) {
+            c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(cr));
+            if (wide) c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(cr + 8));
+        }
+        _mm256_storeu_ps(cr, c0[r]);
+        if (wide) _mm256_storeu_ps(cr + 8, c1[r]);
+    }
+}
+
+#define UKR_CASES(WIDE)                                                   \
+    switch (mr) {                                                         \
+    case 6: ukr(6, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
+    case 5: ukr(5, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
+    case 4: ukr(4, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
+    case 3: ukr(3, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
+    case 2: ukr(2, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
+    default: ukr(1, WIDE, kc, a, lda, b, c, ldc, accum); break;           \
+    }
+
+static void ukr_16(int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                   int64_t ldc, bool accum)
+{
+    UKR_CASES(true)
+}
+
+static void ukr_8(int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                  int64_t ldc, bool accum)
+{
+    UKR_CASES(false)
+}
+
+/* One tile of mr rows and nr <= 16 columns; partial tiles go through a
+ * small buffer so the kernel always writes whole vectors. */
+static void tile(int mr, int nr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                 int64_t ldc, bool accum)
+{
+    if (nr == NN_NR) {
+        ukr_16(mr, kc, a, lda, b, c, ldc, accum);
+        return;
+    }
+    if (nr == 8) {
+        ukr_8(mr, kc, a, lda, b, c, ldc, accum);
+        return;
+    }
+    float tmp[NN_MR * NN_NR];
+    if (accum)
+        for (int r = 0; r < mr; r++) memcpy(tmp + r * NN_NR, c + r * ldc, sizeof(float) * (size_t)nr);
+    if (nr < 8)
+        ukr_8(mr, kc, a, lda, b, tmp, NN_NR, accum);
+    else
+        ukr_16(mr, kc, a, lda, b, tmp, NN_NR, accum);
+    for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NN_NR, sizeof(float) * (size_t)nr);
+}
+
+void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp)
+{
+    for (int64_t j = 0; j < n; j += NN_NR) {
+        int64_t w = n - j < NN_NR ? n - j : NN_NR;
+        float *dst = bp + j * k; /* panel j / NR starts at (j / NR) * k * NR */
+        if (!trans) {
+            const float *src = b + j0 + j;
+            if (w == NN_NR) {
+                for (int64_t p = 0; p < k; p++) {
+                    _mm256_storeu_ps(dst + p * NN_NR, _mm256_loadu_ps(src + p * ldb));
+                    _mm256_storeu_ps(dst + p * NN_NR + 8, _mm256_loadu_ps(src + p * ldb + 8));
+                }
+            } else {
+                for (int64_t p = 0; p < k; p++) {
+                    float *d = dst + p * NN_NR;
+                    memcpy(d, src + p * ldb, sizeof(float) * (size_t)w);
+                    memset(d + w, 0, sizeof(float) * (size_t)(NN_NR - w));
+                }
+            }
+        } else {
+            /* B stored n x k: column j of op(B) is row j of b */
+            for (int64_t q = 0; q < NN_NR; q++) {
+                if (q < w) {
+                    const float *src = b + (j0 + j + q) * ldb;
+                    for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = src[p];
+                } else {
+                    for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp,
+                    float *c, int64_t ldc, const nn_epilogue *e)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
+        nn_epilogue_apply(e, c, ldc, m, n);
+        return;
+    }
+    int64_t kc;
+    for (int64_t pc = 0; pc < k; pc += kc) {
+        kc = k - pc < NN_KC ? k - pc : NN_KC;
+        /* an even split of k avoids a tiny last slice */
+        if (k - pc > NN_KC && k - pc < 2 * NN_KC) kc = (k - pc + 1) / 2;
+        bool accum = pc > 0, last = pc + kc == k;
+        for (int64_t ic = 0; ic < m; ic += NN_MC) {
+            int64_t mc = m - ic < NN_MC ? m - ic : NN_MC;
+            for (int64_t jr = 0; jr < n; jr += NN_NR) {
+                int nr = (int)(n - jr < NN_NR ? n - jr : NN_NR);
+                const float *b = bp + jr * k + pc * NN_NR;
+                for (int64_t ir = ic; ir < ic + mc; ir += NN_MR) {
+                    int mr = (int)(ic + mc - ir < NN_MR ? ic + mc - ir : NN_MR);
+                    float *ct = c + ir * ldc + jr;
+                    tile(mr, nr, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
+                    if (last) {
+                        nn_epilogue et = nn_epilogue_at(e, ir, jr);
+                        nn_epilogue_apply(&et, ct, ldc, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
