@@ -6,7 +6,8 @@
  * must match level 0's on fixed random inputs.
  *
  * A layer list is written "Op,Op[fused],..." (fused: the layer's fused
- * string when not empty); '*' in an expectation matches any text. Graphs
+ * string when not empty); '*' in an expectation matches any text within
+ * one layer. Graphs
  * fused into FusedConv/FusedMatMul have a second expectation for backends
  * without those kernels (the pass must then leave them alone); which one
  * applies is found by probing.
@@ -53,14 +54,14 @@ static float rnd(void)
     return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
 }
 
-/* Glob with '*' only. */
+/* Glob where '*' matches any text within one layer (no ','). */
 static int glob(const char *p, const char *s)
 {
     if (*p == 0) return *s == 0;
     if (*p == '*') {
         for (;; s++) {
             if (glob(p + 1, s)) return 1;
-            if (*s == 0) return 0;
+            if (*s == 0 || *s == ',') return 0;
         }
     }
     return *p == *s && glob(p + 1, s + 1);
@@ -215,16 +216,20 @@ static const test_case cases[] = {
     {"conv_hardswish", 'c', "FusedConv[Conv+HardSwish]", "Conv,HardSwish"},
     {"conv_tanh", 'c', "FusedConv[Conv+Tanh]", "Conv,Tanh"},
     /* the erf form may reach us already as one Gelu op (pass fuse_gelu) */
-    {"conv_gelu_erf", 'c', "FusedConv[Conv+*]", "Conv,*"},
-    {"conv_gelu_erf2", 'c', "FusedConv[Conv+*]", "Conv,*"},
+    {"conv_gelu_erf", 'c', "FusedConv[Conv+Div+Erf+Add+Mul+Mul]", "Conv,Gelu[*]"},
+    {"conv_gelu_erf2", 'c', "FusedConv[Conv+*Erf*]", "Conv,Gelu[*]"},
     {"conv_bias_output_relu", 'c', "FusedConv[Conv+Add],Relu", "Conv,Add,Relu"},
     {"conv_bias_two_readers", 'c', "FusedConv[Conv+Add],Relu,Sigmoid", "Conv,Add,Relu,Sigmoid"},
+    {"resnet_block", 'c',
+     "FusedConv[Conv+BatchNormalization+Relu],FusedConv[Conv+BatchNormalization+Add+Relu]",
+     "Conv[Conv+BatchNormalization],Relu,Conv[Conv+BatchNormalization],Add,Relu"},
     {"conv_silu_sigmoid_output", 0, "Conv,Sigmoid,Mul", NULL},
     {"conv_add_broadcast_input", 0, "Conv,Add", NULL},
     /* fuse_bias_activation: MatMul and Gemm */
     {"matmul_bias", 'm', "FusedMatMul[MatMul+Add]", "MatMul,Add"},
     {"matmul_bias_relu", 'm', "FusedMatMul[MatMul+Add+Relu]", "MatMul,Add,Relu"},
-    {"matmul_bias_gelu_erf", 'm', "FusedMatMul[MatMul+Add+*]", "MatMul,Add,*"},
+    {"matmul_bias_gelu_erf", 'm', "FusedMatMul[MatMul+Add+Div+Erf+Add+Mul+Mul]", "MatMul,Add,Gelu[*]"},
+    {"matmul_bias_gelu_tanh", 'm', "FusedMatMul[MatMul+Add+*Tanh*]", "MatMul,Add,Gelu[*]"},
     {"matmul_tanh", 'm', "FusedMatMul[MatMul+Tanh]", "MatMul,Tanh"},
     {"matmul_add_expands", 0, "MatMul,Add", NULL},
     {"matmul_plain", 0, "MatMul", NULL},

@@ -290,3 +290,31 @@ save("gemm_sigmoid_input_c", [
 save("gemm_plain", [
     h.make_node("Gemm", ["a", "Wg", "C"], ["y"], transB=1),
 ], A2, [vi("y", [4, 6])], [w("Wg", 6, 8), w("C", 6)])
+
+# tanh-form GELU (pass fuse_gelu makes it one Gelu op, approximate "tanh")
+save("matmul_bias_gelu_tanh", [
+    h.make_node("MatMul", ["a", "Wm"], ["m"]),
+    h.make_node("Add", ["m", "bias"], ["b"]),
+    h.make_node("Pow", ["b", "three"], ["p3"]),
+    h.make_node("Mul", ["p3", "k"], ["kp"]),
+    h.make_node("Add", ["b", "kp"], ["s"]),
+    h.make_node("Mul", ["s", "c"], ["cs"]),
+    h.make_node("Tanh", ["cs"], ["t"]),
+    h.make_node("Add", ["t", "one"], ["t1"]),
+    h.make_node("Mul", ["b", "half"], ["hb"]),
+    h.make_node("Mul", ["hb", "t1"], ["y"]),
+], A3, [vi("y", [2, 5, 6])],
+    [w("Wm", 8, 6), w("bias", 6), f32("three", 3.0), f32("k", 0.044715),
+     f32("c", 0.7978845608), f32("one", 1.0), f32("half", 0.5)])
+
+# a ResNet basic block: Conv -> BN -> Relu -> Conv -> BN -> Add(x) -> Relu
+save("resnet_block", [
+    h.make_node("Conv", ["x", "W1"], ["c1"], pads=[1, 1, 1, 1]),
+    bn_node("c1", "b1", "bn1"),
+    h.make_node("Relu", ["b1"], ["r1"]),
+    h.make_node("Conv", ["r1", "W2"], ["c2"], pads=[1, 1, 1, 1]),
+    bn_node("c2", "b2", "bn2"),
+    h.make_node("Add", ["b2", "x"], ["a"]),
+    h.make_node("Relu", ["a"], ["y"]),
+], X, [vi("y", [1, 3, 8, 8])],
+    [w("W1", 3, 3, 3, 3), w("W2", 3, 3, 3, 3)] + bn_params("bn1", 3) + bn_params("bn2", 3))
