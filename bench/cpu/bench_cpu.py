@@ -6,13 +6,19 @@
         [--cache DIR] [--record bench/RESULTS.md]
 
 Exports the models once (cached, by default beside the build directory),
-checks that fwd's outputs match ONNX Runtime's (when the fwd CLI sits beside
-fwd_bench), then times both engines with the same thread count: ORT with
-intra_op_num_threads=N, inter_op_num_threads=1, sequential execution and
-its default graph optimisations; fwd_bench with FWD_NUM_THREADS=N. Each
-engine runs W warmup and N timed runs, R times in alternation; the figure
-is the median of the R per-round medians. Prints a table with the ratio
-ORT time / fwd time (above 1: fwd is faster).
+checks that fwd's outputs at optimization levels 0 and 1 match ONNX
+Runtime's (when the fwd CLI sits beside fwd_bench), then times three
+engines with the same thread count: ORT with intra_op_num_threads=N,
+inter_op_num_threads=1, sequential execution and its default graph
+optimisations; fwd_bench --opt-level 0 (the graph as imported, no memory
+plan) and --opt-level 1 (passes and memory plan, the default), with
+FWD_NUM_THREADS=N. Each round runs the three in turn (W warmup and N timed
+runs each), so load changes on a shared machine hit all alike; a figure is
+the median of the R per-round medians. For ResNet-50 the -O1 engine is also
+saved to a file and loaded 20 times (median load time), and the planned
+activation memory is compared with the unplanned sum. Prints a table (ORT
+ms, -O0 ms, -O1 ms, -O1/-O0 speed-up, ORT/-O1 relative speed, memory,
+load time) and whether issue 3's targets are met.
 """
 import argparse
 import datetime
@@ -33,13 +39,16 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "zoo"))
 
 BERT_VOCAB = 30522
 BERT_SEQ = 128
+OPT_LEVELS = (0, 1)
 
 
 class Bench:
     """One benchmark model: how to build it, its inputs, and fwd_bench flags."""
 
-    def __init__(self, name, build, inputs, input_names, output_names, bench_args):
+    def __init__(self, name, build, inputs, input_names, output_names, bench_args,
+                 engine_file=False):
         self.name = name
+        self.engine_file = engine_file  # save, time loads and report memory
         self.build = build
         self.inputs = inputs
         self.input_names = input_names
@@ -70,7 +79,7 @@ def _bert_inputs(rng):
 BENCHES = [
     Bench("resnet50", _resnet50,
           lambda rng: (rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32),),
-          ["input"], ["logits"], ["--shape", "input:1x3x224x224"]),
+          ["input"], ["logits"], ["--shape", "input:1x3x224x224"], engine_file=True),
     Bench("bert_base", _bert_base, _bert_inputs,
           ["input_ids", "attention_mask", "token_type_ids"],
           ["last_hidden_state", "pooler_output"],
@@ -120,21 +129,34 @@ def time_ort(sess, feeds, warmup, iters):
     return statistics.median(times)
 
 
-def time_fwd(fwd_bench, path, b, threads, warmup, iters):
-    """The median latency (ms) of one fwd_bench process."""
+def time_fwd(fwd_bench, path, b, threads, warmup, iters, opt_level, save_engine=""):
+    """One fwd_bench process: its median latency (ms) and its report lines
+    (engine summary as a dict under "engine", engine load median ms under
+    "load_ms" when save_engine is given)."""
     env = dict(os.environ, FWD_NUM_THREADS=str(threads))
-    cmd = [fwd_bench, path, "--warmup", str(warmup), "--iters", str(iters)] + b.bench_args
+    cmd = [fwd_bench, path, "--warmup", str(warmup), "--iters", str(iters),
+           "--opt-level", str(opt_level)] + b.bench_args
+    if save_engine:
+        cmd += ["--save-engine", save_engine]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if p.returncode != 0:
-        raise RuntimeError(f"fwd_bench failed (exit {p.returncode}): {p.stdout.strip()}")
+        raise RuntimeError(f"fwd_bench -O{opt_level} failed (exit {p.returncode}): {p.stdout.strip()}")
+    out = {}
     for line in p.stdout.splitlines():
         if line.startswith("median:"):
-            return float(line.split()[1])
-    raise RuntimeError(f"no median in fwd_bench output: {p.stdout.strip()}")
+            out["median"] = float(line.split()[1])
+        elif line.startswith("engine:"):
+            out["engine"] = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+        elif line.startswith("engine load:"):
+            out["load_ms"] = float(line.split()[3])
+    if "median" not in out:
+        raise RuntimeError(f"no median in fwd_bench output: {p.stdout.strip()}")
+    return out
 
 
 def check_fwd(fwd_cli, path, b, sess, feeds, workdir):
-    """Run the fwd CLI once and compare with ORT; returns a problem or ""."""
+    """Run the fwd CLI at optimization levels 0 and 1 and compare each with
+    ORT; returns the problems found (empty: both match)."""
     refs = sess.run(None, feeds)
     in_dir, ref_dir = os.path.join(workdir, "in"), os.path.join(workdir, "ref")
     os.makedirs(in_dir, exist_ok=True)
@@ -144,13 +166,16 @@ def check_fwd(fwd_cli, path, b, sess, feeds, workdir):
     atol = min(1e-4 * max(1.0, float(np.max(np.abs(r)))) for r in refs)
     for o, r in zip(sess.get_outputs(), refs):
         np.save(os.path.join(ref_dir, o.name + ".npy"), r)
-    p = subprocess.run([fwd_cli, "run", path, "--inputs", in_dir, "--compare", ref_dir,
-                        "--rtol", "0", "--atol", f"{atol:g}"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if p.returncode != 0:
-        lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
-        return f"fwd output check failed (exit {p.returncode}): " + " | ".join(lines[-4:])
-    return ""
+    problems = []
+    for level in OPT_LEVELS:
+        p = subprocess.run([fwd_cli, "run", path, "--opt-level", str(level), "--inputs", in_dir,
+                            "--compare", ref_dir, "--rtol", "0", "--atol", f"{atol:g}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+            problems.append(f"fwd -O{level} output check failed (exit {p.returncode}): "
+                            + " | ".join(lines[-4:]))
+    return problems
 
 
 def cpu_model():
@@ -172,8 +197,100 @@ def load_average():
         return "unknown"
 
 
+# Issue 3's targets, checked on every run.
+TARGET_O1_OVER_O0 = 1.5    # fwd -O1 at least this much faster than -O0
+TARGET_ORT_OVER_O1 = 1.0   # fwd -O1 at least as fast as ORT
+TARGET_ACT_RATIO = 0.40    # ResNet-50 planned activations / unplanned sum
+TARGET_LOAD_MS = 50.0      # ResNet-50 engine file load, median
+
+
+def fmt(x, spec=".2f", none="-"):
+    return none if x is None else format(x, spec)
+
+
+def run_bench(b, args, fwd_bench, cache, problems):
+    """Time ORT, fwd -O0 and fwd -O1 on one model in alternating rounds;
+    returns the row of figures."""
+    path = os.path.join(cache, b.name + ".onnx")
+    export(b, path)
+    sess = ort_session(path, args.threads)
+    feeds = dict(zip(b.input_names, b.inputs(np.random.default_rng(1))))
+    fwd_cli = os.path.join(os.path.dirname(fwd_bench), "fwd")
+    if not args.no_check and os.access(fwd_cli, os.X_OK):
+        problems += [f"{b.name}: {p}" for p in
+                     check_fwd(fwd_cli, path, b, sess, feeds, os.path.join(cache, b.name + "_io"))]
+    engine_file = os.path.join(cache, b.name + ".fwdengine") if b.engine_file else ""
+    ort_t, fwd_t, loads = [], {lv: [] for lv in OPT_LEVELS}, []
+    summary = {}
+    failed = set()
+    # one round = ORT, then each fwd level, so load changes hit all alike
+    for _ in range(args.repeats):
+        ort_t.append(time_ort(sess, feeds, args.warmup, args.iters))
+        for lv in OPT_LEVELS:
+            if lv in failed:
+                continue
+            try:
+                r = time_fwd(fwd_bench, path, b, args.threads, args.warmup, args.iters, lv,
+                             engine_file if lv == 1 else "")
+            except RuntimeError as ex:
+                failed.add(lv)
+                problems.append(f"{b.name}: {ex}")
+                continue
+            fwd_t[lv].append(r["median"])
+            summary[lv] = r.get("engine", {})
+            if "load_ms" in r:
+                loads.append(r["load_ms"])
+    med = {lv: statistics.median(t) if t else None for lv, t in fwd_t.items()}
+    o1 = summary.get(1, {})
+    act, unpl = int(o1.get("activation_bytes", 0)), int(o1.get("unplanned_bytes", 0))
+    row = {
+        "name": b.name,
+        "ort": statistics.median(ort_t),
+        "o0": med[0],
+        "o1": med[1],
+        "layers0": summary.get(0, {}).get("layers"),
+        "layers1": o1.get("layers"),
+        "fused1": o1.get("fused"),
+        "act_ratio": act / unpl if unpl else None,
+        "act_mb": act / 2**20 if unpl else None,
+        "unpl_mb": unpl / 2**20 if unpl else None,
+        "load_ms": statistics.median(loads) if loads else None,
+        "engine_file": b.engine_file,
+    }
+    print(f"{b.name}: ORT {row['ort']:.2f} ms, fwd -O0 {fmt(row['o0'])} ms, "
+          f"fwd -O1 {fmt(row['o1'])} ms", file=sys.stderr, flush=True)
+    return row
+
+
+def target_lines(rows):
+    """One line per issue-3 target: the figure and whether it is met."""
+    out = []
+
+    def add(what, value, ok):
+        out.append(f"- {what}: {value} -- {'met' if ok else 'NOT met'}")
+
+    for r in rows:
+        if r["o0"] and r["o1"]:
+            s = r["o0"] / r["o1"]
+            add(f"{r['name']} -O1 speed-up over -O0 >= {TARGET_O1_OVER_O0}", f"{s:.2f}x",
+                s >= TARGET_O1_OVER_O0)
+        if r["o1"]:
+            s = r["ort"] / r["o1"]
+            add(f"{r['name']} -O1 speed vs ORT >= {TARGET_ORT_OVER_O1}", f"{s:.2f}x",
+                s >= TARGET_ORT_OVER_O1)
+        if r["engine_file"]:
+            if r["act_ratio"] is not None:
+                add(f"{r['name']} activation memory / unplanned <= {TARGET_ACT_RATIO:.0%}",
+                    f"{r['act_ratio']:.1%} ({r['act_mb']:.1f} of {r['unpl_mb']:.1f} MiB)",
+                    r["act_ratio"] <= TARGET_ACT_RATIO)
+            if r["load_ms"] is not None:
+                add(f"{r['name']} engine file load (median) <= {TARGET_LOAD_MS:.0f} ms",
+                    f"{r['load_ms']:.2f} ms", r["load_ms"] <= TARGET_LOAD_MS)
+    return out
+
+
 def main():
-    ap = argparse.ArgumentParser(description="fwd vs ONNX Runtime on CPU")
+    ap = argparse.ArgumentParser(description="fwd (-O0 and -O1) vs ONNX Runtime on CPU")
     ap.add_argument("--fwd", default=os.path.join(ROOT, "build", "bin", "fwd_bench"),
                     help="the fwd_bench binary")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -182,7 +299,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated: " +
                     ",".join(b.name for b in BENCHES))
-    ap.add_argument("--cache", default="", help="where exported models go "
+    ap.add_argument("--cache", default="", help="where exported models and engine files go "
                     "(default: bench_models beside the fwd_bench's build directory)")
     ap.add_argument("--no-check", action="store_true", help="skip the output check")
     ap.add_argument("--record", default="", help="append the results to this markdown file")
@@ -204,55 +321,40 @@ def main():
 
     import onnxruntime
     command = "/usr/bin/python3 " + " ".join(shlex.quote(a) for a in sys.argv)
-    rows, problems = [], []
-    for b in benches:
-        path = os.path.join(cache, b.name + ".onnx")
-        export(b, path)
-        sess = ort_session(path, args.threads)
-        feeds = dict(zip(b.input_names, b.inputs(np.random.default_rng(1))))
-        fwd_cli = os.path.join(os.path.dirname(fwd_bench), "fwd")
-        note = ""
-        if not args.no_check and os.access(fwd_cli, os.X_OK):
-            note = check_fwd(fwd_cli, path, b, sess, feeds, os.path.join(cache, b.name + "_io"))
-        ort_t, fwd_t = [], []
-        fwd_err = ""
-        for _ in range(args.repeats):
-            ort_t.append(time_ort(sess, feeds, args.warmup, args.iters))
-            if not fwd_err:
-                try:
-                    fwd_t.append(time_fwd(fwd_bench, path, b, args.threads, args.warmup,
-                                          args.iters))
-                except RuntimeError as ex:
-                    fwd_err = str(ex)
-        ort_med = statistics.median(ort_t)
-        fwd_med = statistics.median(fwd_t) if fwd_t else None
-        rows.append((b.name, ort_med, fwd_med))
-        if fwd_err:
-            problems.append(f"{b.name}: {fwd_err}")
-        if note:
-            problems.append(f"{b.name}: {note}")
-        print(f"{b.name}: ORT {ort_med:.2f} ms, fwd "
-              f"{'%.2f ms' % fwd_med if fwd_med else 'failed'}", file=sys.stderr, flush=True)
-
+    load_before = load_average()
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    problems = []
+    rows = [run_bench(b, args, fwd_bench, cache, problems) for b in benches]
+
     # Other processes skew timings; the load average says how busy it was.
     lines = [
         f"- date: {date}",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores visible; threads used: {args.threads}; "
-        f"load average after the run: {load_average()}",
+        f"load average before: {load_before}, after: {load_average()}",
         f"- ONNX Runtime {onnxruntime.__version__} (CPUExecutionProvider, sequential, "
-        f"inter_op 1, default graph optimisations); fwd with FWD_NUM_THREADS={args.threads}",
-        f"- {args.repeats} x ({args.warmup} warmup + {args.iters} timed) runs per engine, "
-        f"median of the per-round median latencies",
+        f"inter_op 1, default graph optimisations); fwd with FWD_NUM_THREADS={args.threads}, "
+        f"built at optimization level 0 (no passes, no memory plan) and 1 (default)",
+        f"- {args.repeats} rounds of ORT, fwd -O0, fwd -O1 in turn, each ({args.warmup} warmup + "
+        f"{args.iters} timed) runs; figure: median of the per-round median latencies",
+        "- engine load: -O1 engine saved with `fwd_bench --save-engine`, median of 20 "
+        "`fwd_engine_load` calls (warm file cache), median over the rounds; that round's -O1 "
+        "runs use the loaded engine",
         f"- command: `{command}`",
         "",
-        "| model | ORT median (ms) | fwd median (ms) | ORT / fwd |",
-        "|---|---:|---:|---:|",
+        "| model | ORT (ms) | fwd -O0 (ms) | fwd -O1 (ms) | -O1 speed-up over -O0 | "
+        "-O1 speed vs ORT | layers -O0 / -O1 (fused) | activations / unplanned | engine load (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, o, f in rows:
-        fs = f"{f:.2f}" if f else "failed"
-        ratio = f"{o / f:.2f}" if f else "-"
-        lines.append(f"| {name} | {o:.2f} | {fs} | {ratio} |")
+    for r in rows:
+        sp = r["o0"] / r["o1"] if r["o0"] and r["o1"] else None
+        rel = r["ort"] / r["o1"] if r["o1"] else None
+        layers = f"{r['layers0'] or '-'} / {r['layers1'] or '-'} ({r['fused1'] or '-'})"
+        mem = (f"{r['act_ratio']:.1%} ({r['act_mb']:.1f} / {r['unpl_mb']:.1f} MiB)"
+               if r["act_ratio"] is not None else "-")
+        lines.append(f"| {r['name']} | {r['ort']:.2f} | {fmt(r['o0'], '.2f', 'failed')} | "
+                     f"{fmt(r['o1'], '.2f', 'failed')} | {fmt(sp)} | {fmt(rel)} | {layers} | "
+                     f"{mem} | {fmt(r['load_ms'])} |")
+    lines += ["", "Issue-3 targets:", ""] + target_lines(rows)
     if problems:
         lines += [""] + [f"- problem: {p}" for p in problems]
     text = "\n".join(lines)
