@@ -258,6 +258,38 @@ static fwd_status convert_const_data(ir_graph *g, const ir_tensor *src, ir_tenso
     return FWD_OK;
 }
 
+/* A Cast to float32 (from an integer, say) whose readers all want float16
+ * casts to float16 instead, saving a second Cast. */
+static fwd_status retype_cast(f16_state *s, int v, bool *done)
+{
+    ir_graph *g = s->g;
+    *done = false;
+    int p = -1;
+    for (int i = 0; i < s->n_nodes && p < 0; i++)
+        for (int j = 0; j < g->nodes[i].n_outputs; j++)
+            if (g->nodes[i].outputs[j] == v) p = i;
+    if (p < 0 || strcmp(g->nodes[p].op_type, "Cast") != 0) return FWD_OK;
+    ir_node *n = &g->nodes[p];
+    /* new attribute array: the old one may be shared with the source model */
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
+    if (!attrs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory in the float16 pass");
+    bool found = false;
+    for (int a = 0; a < n->n_attrs; a++) {
+        attrs[a] = n->attrs[a];
+        if (strcmp(attrs[a].name, "to") == 0 && attrs[a].type == IR_ATTR_INT) {
+            attrs[a].i = FWD_FLOAT16;
+            found = true;
+        }
+    }
+    if (!found) return FWD_OK;
+    n->attrs = attrs;
+    g->values[v].t.dtype = FWD_FLOAT16;
+    s->id16[v] = v;
+    s->id32[v] = -1;
+    *done = true;
+    return FWD_OK;
+}
+
 /* Phase 2 for value v (originally float32): set up its forms. */
 static fwd_status prepare_value(f16_state *s, int v)
 {
@@ -274,16 +306,27 @@ static fwd_status prepare_value(f16_state *s, int v)
         /* The producer writes a new float16 value; v becomes its Cast. */
         int nv;
         FWD_TRY(add_like(g, v, FWD_FLOAT16, "f16", &nv));
-        ir_node *p = &g->nodes[g->values[v].producer];
-        for (int j = 0; j < p->n_outputs; j++)
-            if (p->outputs[j] == v) p->outputs[j] = nv;
-        g->values[nv].producer = g->values[v].producer;
+        /* (the producer field may be stale after reordering: search) */
+        for (int i = 0; i < s->n_nodes; i++) {
+            ir_node *p = &g->nodes[i];
+            for (int j = 0; j < p->n_outputs; j++)
+                if (p->outputs[j] == v) {
+                    p->outputs[j] = nv;
+                    g->values[nv].producer = i;
+                }
+        }
         s->id16[v] = nv;
         s->id32[v] = v;
+        g->values[v].producer = -1; /* the Cast becomes its producer */
         return add_cast(g, nv, v, FWD_FLOAT32);
     }
     s->id32[v] = v;
     if (n16 == 0) return FWD_OK;
+    if (n32 == 0 && !keep32 && val->kind == IR_VALUE_INTERMEDIATE) {
+        bool retyped;
+        FWD_TRY(retype_cast(s, v, &retyped));
+        if (retyped) return FWD_OK;
+    }
     if (val->kind == IR_VALUE_CONST && val->t.data) {
         ir_tensor t;
         FWD_TRY(convert_const_data(g, &val->t, &t));

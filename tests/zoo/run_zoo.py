@@ -3,13 +3,16 @@
 
     /usr/bin/python3 tests/zoo/run_zoo.py [--fwd build/bin/fwd] [--only NAME[,NAME]]
                                           [--cache tests/zoo/models] [--list]
+                                          [--mode float32|float16]
 
 For each model of models.zoo(): export it to ONNX (cached in CACHE/NAME/,
 re-exported when missing or when models.py changed), make seeded inputs,
 compute references with ONNX Runtime (CPU), then run
 `fwd run model.onnx --inputs in --outputs out` and check every output:
 max |fwd - ort| <= 1e-4 * max(1, max |ort|). The PyTorch output is checked
-against ORT loosely, as a sanity check of the export.
+against ORT loosely, as a sanity check of the export. With --mode float16 the
+engine is built in float16 mode (`fwd run --mode float16`, outputs written to
+CACHE/NAME/out_float16) and the tolerance is 2e-2 * max(1, max |ort|).
 
 Prints `PASS name (max diff ...)` or `FAIL name: reason` per model and
 closes with `N passed, M failed`; exits 1 on any failure.
@@ -31,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 REL_TOL = 1e-4        # fwd vs ORT, relative to max(1, max|reference|)
+MODE_REL_TOL = {"float32": REL_TOL, "float16": 2e-2}
 EXPORT_REL_TOL = 1e-3  # torch vs ORT, the export sanity check
 FWD_TIMEOUT_S = 300
 
@@ -141,12 +145,15 @@ def last_lines(text, n=6):
     return " | ".join(lines[-n:])
 
 
-def run_fwd(fwd, mdir, meta):
+def run_fwd(fwd, mdir, meta, mode="float32"):
     """Run fwd on the cached model; returns (ok, message)."""
-    out_dir = os.path.join(mdir, "out")
+    out_dir = os.path.join(mdir, "out" if mode == "float32" else "out_" + mode)
     shutil.rmtree(out_dir, ignore_errors=True)
     cmd = [fwd, "run", os.path.join(mdir, "model.onnx"), "--inputs", os.path.join(mdir, "in"),
            "--outputs", out_dir]
+    if mode != "float32":
+        cmd += ["--mode", mode]
+    rel_tol = MODE_REL_TOL[mode]
     t0 = time.time()
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -177,7 +184,7 @@ def run_fwd(fwd, mdir, meta):
         diff = np.abs(g - r)
         idx = int(np.argmax(diff))
         d = float(diff.flat[idx])
-        tol = REL_TOL * max(1.0, float(np.max(np.abs(r))))
+        tol = rel_tol * max(1.0, float(np.max(np.abs(r))))
         if not d <= tol:
             return False, (f"output '{n}': max diff {d:.3g} > tol {tol:.3g} at flat index {idx} "
                            f"(got {g.flat[idx]:.7g}, expected {r.flat[idx]:.7g})")
@@ -191,6 +198,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated model names")
     ap.add_argument("--cache", default=os.path.join(HERE, "models"))
     ap.add_argument("--list", action="store_true", help="list the model names and exit")
+    ap.add_argument("--mode", default="float32", choices=sorted(MODE_REL_TOL),
+                    help="engine infer mode (float16: tolerance 2e-2)")
     args = ap.parse_args()
 
     import models
@@ -222,7 +231,7 @@ def main():
             if meta is None:
                 export(e, mdir, stamp)
                 meta = load_meta(mdir, stamp)
-            ok, msg = run_fwd(fwd, mdir, meta)
+            ok, msg = run_fwd(fwd, mdir, meta, args.mode)
             if ok and meta.get("export_note"):
                 ok, msg = False, meta["export_note"]
         except Exception as ex:  # a broken export is this model's failure, not the run's
