@@ -254,7 +254,7 @@ static fwd_status fuse_conv(ir_graph *g, const pat_uses *u, bool *drop, int ci, 
     const ir_node *conv = &g->nodes[ci];
     if (conv->n_inputs < 2 || conv->n_outputs != 1 || conv->outputs[0] < 0) return FWD_OK;
     int x = conv->inputs[0], w = conv->inputs[1], b = pat_input(conv, 2), y = conv->outputs[0];
-    if (!is_f32(g, y) || !is_f32(g, x)) return FWD_OK;
+    if (!is_f32(g, y) || !is_f32(g, x) || w < 0) return FWD_OK;
     const ir_shape *ws = &g->values[w].t.shape;
     int r = ws->rank;
     int64_t m = r >= 3 ? ws->dims[0] : -1;
