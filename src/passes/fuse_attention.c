@@ -39,9 +39,17 @@ static int single_use_producer(const ir_graph *g, const pat_uses *u, int v, cons
     return p;
 }
 
-/* Whether dim a of the mask leaves score dim b as it is under broadcasting
- * (a is 1, or the same known size or symbol as b). */
-static bool mask_dim_ok(int64_t a, int64_t b) { return a == 1 || (a == b && a != IR_DIM_UNKNOWN); }
+/* Whether dim a of the mask may leave score dim b as it is under
+ * broadcasting. Unknown dims pass unless the scores' dim is a known 1
+ * (which a mask dim above 1 would grow): dynamic-shape models rarely
+ * keep the sequence dims known, and the kernel checks the shapes at run
+ * time. */
+static bool mask_dim_ok(int64_t a, int64_t b)
+{
+    if (a == 1 || (a == b && a != IR_DIM_UNKNOWN)) return true;
+    if (ir_dim_known(a) && ir_dim_known(b)) return false;
+    return b != 1;
+}
 
 /* s = the scores before the mask: [Div|Mul by constant] over MatMul(Q, KT). */
 static bool match_scores(const ir_graph *g, const pat_uses *u, int s, att_match *m)
@@ -139,10 +147,20 @@ static bool match(const ir_graph *g, const pat_uses *u, int si, att_match *m)
            g->values[m->y].t.shape.rank == rank;
 }
 
+/* "MatMul+Div+..." from the matched nodes, in graph order. */
 static const char *fused_list(ir_graph *g, const att_match *m)
 {
-    const char *s = g->nodes[m->nodes[0]].op_type;
-    for (int i = 1; i < m->n_nodes && s; i++) s = pat_fused_join(g->model, s, g->nodes[m->nodes[i]].op_type);
+    int idx[MAX_MATCH];
+    int n = m->n_nodes;
+    memcpy(idx, m->nodes, sizeof(int) * (size_t)n);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    const char *s = g->nodes[idx[0]].op_type;
+    for (int i = 1; i < n && s; i++) s = pat_fused_join(g->model, s, g->nodes[idx[i]].op_type);
     return s;
 }
 

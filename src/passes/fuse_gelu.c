@@ -181,11 +181,20 @@ static bool match_tanh(const ir_graph *g, const pat_uses *u, int ti, gelu_match 
     return false;
 }
 
-/* "Div+Erf+Add+Mul+Mul" from the matched nodes. */
+/* "MatMul+Div+..." from the matched nodes, in graph order. */
 static const char *fused_list(ir_graph *g, const gelu_match *m)
 {
-    const char *s = g->nodes[m->nodes[0]].op_type;
-    for (int i = 1; i < m->n_nodes && s; i++) s = pat_fused_join(g->model, s, g->nodes[m->nodes[i]].op_type);
+    int idx[MAX_MATCH];
+    int n = m->n_nodes;
+    memcpy(idx, m->nodes, sizeof(int) * (size_t)n);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    const char *s = g->nodes[idx[0]].op_type;
+    for (int i = 1; i < n && s; i++) s = pat_fused_join(g->model, s, g->nodes[idx[i]].op_type);
     return s;
 }
 

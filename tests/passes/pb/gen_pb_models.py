@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""Small ONNX graphs for the LayerNormalization, Gelu and attention fusion
+passes and the Transpose/Reshape elimination pass (tests/test_passes_nlp.c).
+
+    /usr/bin/python3 tests/passes/pb/gen_pb_models.py   # writes tests/passes/pb/*.onnx
+"""
+import math
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+F = TensorProto.FLOAT
+
+
+def const(name, value, dtype=np.float32):
+    return numpy_helper.from_array(np.array(value, dtype=dtype), name)
+
+
+def save(name, nodes, inputs, outputs, inits=(), opset=13):
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="gen_pb_models")
+    model.ir_version = 7
+    # outputs get their types and shapes from ONNX's shape inference
+    inferred = onnx.shape_inference.infer_shapes(model)
+    known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for o in model.graph.output:
+        if not o.type.tensor_type.HasField("shape") and o.name in known:
+            o.CopyFrom(known[o.name])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(HERE, name + ".onnx"))
+
+
+def vi(name, shape, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+rng = np.random.default_rng(7)
+
+
+# ---------------- LayerNormalization ----------------
+
+def layernorm(name, shape, axes, *, square="pow", divide="div", gamma=None, beta=None,
+              swap=False, extra_outputs=(), eps=1e-5):
+    """The exporters' chain; gamma/beta are arrays or None; swap puts the
+    constants first in the commutative ops."""
+    n = []
+    inits = [const("eps", eps), const("two", 2.0)]
+
+    def binop(op, a, b, out):
+        n.append(helper.make_node(op, [b, a] if swap and op in ("Add", "Mul") else [a, b], [out]))
+
+    n.append(helper.make_node("ReduceMean", ["x"], ["mean"], axes=axes))
+    n.append(helper.make_node("Sub", ["x", "mean"], ["d"]))
+    if square == "pow":
+        n.append(helper.make_node("Pow", ["d", "two"], ["sq"]))
+    else:
+        n.append(helper.make_node("Mul", ["d", "d"], ["sq"]))
+    n.append(helper.make_node("ReduceMean", ["sq"], ["var"], axes=axes))
+    binop("Add", "var", "eps", "ve")
+    n.append(helper.make_node("Sqrt", ["ve"], ["sd"]))
+    if divide == "div":
+        n.append(helper.make_node("Div", ["d", "sd"], ["nrm"]))
+    else:
+        n.append(helper.make_node("Reciprocal", ["sd"], ["inv"]))
+        binop("Mul", "d", "inv", "nrm")
+    last = "nrm"
+    if gamma is not None:
+        inits.append(numpy_helper.from_array(gamma.astype(np.float32), "gamma"))
+        binop("Mul", last, "gamma", "scaled")
+        last = "scaled"
+    if beta is not None:
+        inits.append(numpy_helper.from_array(beta.astype(np.float32), "beta"))
+        binop("Add", last, "beta", "shifted")
+        last = "shifted"
+    n.append(helper.make_node("Identity", [last], ["y"]))
+    outs = [vi("y", None)] + [vi(o, None) for o in extra_outputs]
+    save(name, n, [vi("x", shape)], outs, inits)
+
+
+def gen_layernorm():
+    d = 16
+    g, b = rng.standard_normal(d), rng.standard_normal(d)
+    layernorm("ln_pow_div", [2, 5, d], [-1], gamma=g, beta=b)
+    layernorm("ln_mul_reciprocal_swapped", [3, d], [1], square="mul", divide="reciprocal",
+              gamma=g, beta=b, swap=True, eps=1e-12)
+    layernorm("ln_two_axes", [2, 4, 8], [-2, -1], gamma=rng.standard_normal((4, 8)),
+              beta=rng.standard_normal((1, 8)))
+    layernorm("ln_no_affine", [2, 3, d], [2])
+    layernorm("ln_symbolic_batch", ["batch", 7, d], [-1], gamma=g, beta=b)
+    # not fused: a middle axis, an intermediate read elsewhere
+    layernorm("ln_middle_axis", [2, 5, d], [1], gamma=rng.standard_normal((5, 1)))
+    layernorm("ln_sub_output", [2, 5, d], [-1], gamma=g, beta=b, extra_outputs=["d"])
+    # gamma varying along a leading dim: the normalisation fuses, Mul and Add stay
+    layernorm("ln_gamma_leading", [2, 5, d], [-1], gamma=rng.standard_normal((2, 1, d)), beta=b)
+
+
+# ---------------- Gelu ----------------
+
+def gelu_erf(name, *, scale="div", order="xb_half", div_by=math.sqrt(2.0), extra_outputs=()):
+    n = []
+    inits = [const("one", 1.0), const("half", 0.5)]
+    if scale == "div":
+        inits.append(const("c", div_by))
+        n.append(helper.make_node("Div", ["x", "c"], ["a"]))
+    else:
+        inits.append(const("c", 1.0 / math.sqrt(2.0)))
+        n.append(helper.make_node("Mul", ["c", "x"], ["a"]))
+    n.append(helper.make_node("Erf", ["a"], ["e"]))
+    n.append(helper.make_node("Add", ["one", "e"], ["b"]))
+    if order == "xb_half":      # (x * b) * 0.5
+        n += [helper.make_node("Mul", ["x", "b"], ["m"]), helper.make_node("Mul", ["m", "half"], ["y"])]
+    elif order == "xhalf_b":    # (x * 0.5) * b
+        n += [helper.make_node("Mul", ["half", "x"], ["h"]), helper.make_node("Mul", ["b", "h"], ["y"])]
+    else:                       # (0.5 * b) * x
+        n += [helper.make_node("Mul", ["half", "b"], ["h"]), helper.make_node("Mul", ["x", "h"], ["y"])]
+    outs = [vi("y", None)] + [vi(o, None) for o in extra_outputs]
+    save(name, n, [vi("x", [3, 40])], outs, inits)
+
+
+def gelu_tanh(name, *, cube="pow", c3=0.044715):
+    n = []
+    inits = [const("one", 1.0), const("half", 0.5), const("three", 3.0), const("c3", c3),
+             const("k", math.sqrt(2.0 / math.pi))]
+    if cube == "pow":
+        n.append(helper.make_node("Pow", ["x", "three"], ["x3"]))
+    else:  # GPT-2's export
+        n += [helper.make_node("Mul", ["x", "x"], ["x2"]), helper.make_node("Mul", ["x", "x2"], ["x3"])]
+    n += [
+        helper.make_node("Mul", ["c3", "x3"], ["t1"]),
+        helper.make_node("Add", ["x", "t1"], ["t2"]),
+        helper.make_node("Mul", ["k", "t2"], ["t3"]),
+        helper.make_node("Tanh", ["t3"], ["t"]),
+        helper.make_node("Add", ["one", "t"], ["b"]),
+        helper.make_node("Mul", ["x", "b"], ["m"]),
+        helper.make_node("Mul", ["half", "m"], ["y"]),
+    ]
+    save(name, n, [vi("x", [2, 3, 24])], [vi("y", None)], inits)
+
+
+def gen_gelu():
+    gelu_erf("gelu_erf_div")
+    gelu_erf("gelu_erf_mul_xhalf_b", scale="mul", order="xhalf_b")
+    gelu_erf("gelu_erf_halfb_x", order="halfb_x")
+    gelu_tanh("gelu_tanh_pow")
+    gelu_tanh("gelu_tanh_mul_chain", cube="mul")
+    # not fused: a wrong constant, an intermediate read elsewhere
+    gelu_erf("gelu_erf_wrong_const", div_by=2.0)
+    gelu_erf("gelu_erf_shared", extra_outputs=["e"])
+    gelu_tanh("gelu_tanh_wrong_const", c3=0.05)
+
+
+# ---------------- attention ----------------
+
+def attention(name, *, q_shape, k_shape, v_shape, k_transpose=True, scale=("div", math.sqrt(8.0)),
+              mask=None, mask_kind="add", extra_outputs=(), inputs_extra=()):
+    """q/k/v are graph inputs; K^T is Transpose(k) (last two dims swapped)
+    unless k_transpose is False (k is then given transposed)."""
+    n, inits = [], []
+    kt = "k"
+    if k_transpose:
+        r = len(k_shape)
+        perm = list(range(r - 2)) + [r - 1, r - 2]
+        n.append(helper.make_node("Transpose", ["k"], ["kt"], perm=perm))
+        kt = "kt"
+    n.append(helper.make_node("MatMul", ["q", kt], ["qk"]))
+    s = "qk"
+    if scale is not None:
+        op, c = scale
+        inits.append(const("scale", c))
+        n.append(helper.make_node("Div" if op == "div" else "Mul",
+                                  ["qk", "scale"] if op == "div" else ["scale", "qk"], ["scaled"]))
+        s = "scaled"
+    ins = [vi("q", q_shape), vi("k", k_shape), vi("v", v_shape)]
+    if mask is not None:
+        if isinstance(mask, np.ndarray):
+            inits.append(numpy_helper.from_array(mask.astype(np.float32), "mask"))
+        else:
+            ins.append(vi("mask", mask))
+        if mask_kind == "add":
+            n.append(helper.make_node("Add", ["mask", s], ["masked"]))
+        else:
+            inits.append(const("neg", -1e9))
+            n.append(helper.make_node("Cast", ["mask"], ["mb"], to=TensorProto.BOOL))
+            n.append(helper.make_node("Where", ["mb", s, "neg"], ["masked"]))
+        s = "masked"
+    n.append(helper.make_node("Softmax", [s], ["p"], axis=-1))
+    n.append(helper.make_node("MatMul", ["p", "v"], ["y"]))
+    outs = [vi("y", None)] + [vi(o, None) for o in extra_outputs]
+    save(name, n, ins + list(inputs_extra), outs, inits)
+
+
+def attention_block(name):
+    """BERT/GPT-2 style: [B, S, H*D] projections reshaped into heads, K
+    transposed with perm (0, 2, 3, 1), causal mask constant added."""
+    B, S, H, D = 2, 6, 2, 8
+    causal = np.triu(np.full((S, S), -1e4, np.float32), 1).reshape(1, 1, S, S)
+    inits = [const("shape4", [0, 0, H, D], np.int64), const("shape3", [0, 0, H * D], np.int64),
+             const("scale", math.sqrt(D)), numpy_helper.from_array(causal, "causal")]
+    n = [
+        helper.make_node("Reshape", ["q", "shape4"], ["q4"]),
+        helper.make_node("Reshape", ["k", "shape4"], ["k4"]),
+        helper.make_node("Reshape", ["v", "shape4"], ["v4"]),
+        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
+        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+        helper.make_node("MatMul", ["qh", "kh"], ["qk"]),
+        helper.make_node("Div", ["qk", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "causal"], ["masked"]),
+        helper.make_node("Softmax", ["masked"], ["p"], axis=3),
+        helper.make_node("MatMul", ["p", "vh"], ["ctx"]),
+        helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["ctx_t", "shape3"], ["y"]),
+    ]
+    ins = [vi(t, [B, S, H * D]) for t in ("q", "k", "v")]
+    save(name, n, ins, [vi("y", None)], inits)
+
+
+def gen_attention():
+    B, H, S, D = 2, 2, 5, 8
+    attention("attn_mask_input", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
+              mask=[B, 1, 1, S])
+    attention("attn_kt_input_mul", q_shape=[B, H, S, D], k_shape=[B, H, D, 7], v_shape=[B, H, 7, 4],
+              k_transpose=False, scale=("mul", 0.35))
+    attention("attn_rank3_noscale", q_shape=[4, S, D], k_shape=[4, S, D], v_shape=[4, S, D], scale=None)
+    attention("attn_const_mask", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
+              mask=np.triu(np.full((S, S), -1e4), 1).reshape(1, 1, S, S))
+    attention("attn_symbolic", q_shape=["b", H, "s", D], k_shape=["b", H, "s", D], v_shape=["b", H, "s", D],
+              mask=["b", 1, 1, "s"])
+    attention_block("attn_block")
+    # not fused: a Where mask, scores read elsewhere, a mask that grows the scores
+    attention("attn_where_mask", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
+              mask=[B, 1, 1, S], mask_kind="where")
+    attention("attn_scores_output", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
+              extra_outputs=["scaled"])
+    attention("attn_mask_grows", q_shape=[B, 1, S, D], k_shape=[B, 1, S, D], v_shape=[B, 3, S, D],
+              mask=[B, 3, S, S])
+
+
+# ---------------- Transpose / Reshape ----------------
+
+def chain(name, nodes, x_shape, inits=(), outputs=("y",)):
+    save(name, nodes, [vi("x", x_shape)], [vi(o, None) for o in outputs], inits)
+
+
+def gen_transpose_reshape():
+    T = helper.make_node
+    i64 = lambda n, v: const(n, v, np.int64)
+    chain("tt_identity", [T("Transpose", ["x"], ["a"], perm=[0, 2, 1, 3]),
+                          T("Transpose", ["a"], ["b"], perm=[0, 2, 1, 3]),
+                          T("Relu", ["b"], ["y"])], [2, 3, 4, 5])
+    chain("tt_merge", [T("Transpose", ["x"], ["a"], perm=[0, 2, 1, 3]),
+                       T("Transpose", ["a"], ["b"], perm=[0, 1, 3, 2]),
+                       T("Relu", ["b"], ["y"])], [2, 3, 4, 5])
+    chain("tt_default_perm", [T("Transpose", ["x"], ["a"]), T("Transpose", ["a"], ["b"]),
+                              T("Relu", ["b"], ["y"])], [2, 3, 4])
+    chain("tt_shared", [T("Transpose", ["x"], ["a"], perm=[1, 0, 2]),
+                        T("Transpose", ["a"], ["b"], perm=[1, 0, 2]),
+                        T("Relu", ["b"], ["y"]), T("Sigmoid", ["a"], ["z"])], [2, 3, 4], outputs=("y", "z"))
+    chain("t_identity_output", [T("Relu", ["x"], ["a"]), T("Transpose", ["a"], ["y"], perm=[0, 1])], [3, 4])
+    chain("rr_merge", [T("Reshape", ["x", "s1"], ["a"]), T("Reshape", ["a", "s2"], ["b"]),
+                       T("Relu", ["b"], ["y"])], [2, 3, 4], [i64("s1", [2, 12]), i64("s2", [4, -1])])
+    chain("rr_back_to_input", [T("Reshape", ["x", "s1"], ["a"]), T("Reshape", ["a", "s2"], ["b"]),
+                               T("Relu", ["b"], ["y"])], [2, 3, 4], [i64("s1", [6, 4]), i64("s2", [2, 3, 4])])
+    chain("rr_zero_kept", [T("Reshape", ["x", "s1"], ["a"]), T("Reshape", ["a", "s2"], ["b"]),
+                           T("Relu", ["b"], ["y"])], [2, 3, 4], [i64("s1", [6, 4]), i64("s2", [0, 2, 2])])
+    chain("rr_dynamic", [T("Reshape", ["x", "s1"], ["a"]), T("Reshape", ["a", "s2"], ["b"]),
+                         T("Relu", ["b"], ["y"])], ["n", 6], [i64("s1", [-1, 3, 2]), i64("s2", [-1, 2])])
+    chain("reshape_same", [T("Reshape", ["x", "s1"], ["a"]), T("Relu", ["a"], ["y"])], [2, 3, 4],
+          [i64("s1", [2, 3, 4])])
+    chain("unsqueeze_squeeze", [T("Unsqueeze", ["x", "ax"], ["a"]), T("Squeeze", ["a", "ax"], ["b"]),
+                                T("Relu", ["b"], ["y"])], ["n", 4], [i64("ax", [-1])])
+    chain("squeeze_unsqueeze", [T("Squeeze", ["x", "ax"], ["a"]), T("Unsqueeze", ["a", "ax"], ["b"]),
+                                T("Relu", ["b"], ["y"])], ["n", 1, 4], [i64("ax", [1])])
+    chain("unsqueeze_squeeze_other_axis", [T("Unsqueeze", ["x", "a1"], ["a"]), T("Squeeze", ["a", "a2"], ["b"]),
+                                           T("Relu", ["b"], ["y"])], [1, 4], [i64("a1", [2]), i64("a2", [0])])
+    chain("unsqueeze_squeeze_output", [T("Relu", ["x"], ["r"]), T("Unsqueeze", ["r", "ax"], ["a"]),
+                                       T("Squeeze", ["a", "ax"], ["y"])], [3, 4], [i64("ax", [0])])
+
+
+if __name__ == "__main__":
+    gen_layernorm()
+    gen_gelu()
+    gen_attention()
+    gen_transpose_reshape()
+    print("wrote", len([f for f in os.listdir(HERE) if f.endswith(".onnx")]), "models to", HERE)
