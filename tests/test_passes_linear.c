@@ -225,6 +225,8 @@ static const test_case cases[] = {
      "Conv[Conv+BatchNormalization],Relu,Conv[Conv+BatchNormalization],Add,Relu"},
     {"conv_silu_sigmoid_output", 0, "Conv,Sigmoid,Mul", NULL},
     {"conv_add_broadcast_input", 0, "Conv,Add", NULL},
+    {"conv_relu_read_by_subgraph", 0, "Conv,Relu,If", NULL},
+    {"id_read_by_subgraph", 0, "Conv,Tanh,If", NULL},
     /* fuse_bias_activation: MatMul and Gemm */
     {"matmul_bias", 'm', "FusedMatMul[MatMul+Add]", "MatMul,Add"},
     {"matmul_bias_relu", 'm', "FusedMatMul[MatMul+Add+Relu]", "MatMul,Add,Relu"},

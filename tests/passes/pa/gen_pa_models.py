@@ -318,3 +318,25 @@ save("resnet_block", [
     h.make_node("Relu", ["a"], ["y"]),
 ], X, [vi("y", [1, 3, 8, 8])],
     [w("W1", 3, 3, 3, 3), w("W2", 3, 3, 3, 3)] + bn_params("bn1", 3) + bn_params("bn2", 3))
+
+
+def branch(name, op, inp, out):
+    return h.make_graph([h.make_node(op, [inp], [out])], name, [], [vi(out, [1, 4, 8, 8])])
+
+
+# the conv output is read by an If's branches (by name): nothing fuses
+save("conv_relu_read_by_subgraph", [
+    h.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+    h.make_node("Relu", ["c"], ["y"]),
+    h.make_node("If", ["cond"], ["z"], then_branch=branch("then", "Identity", "c", "t"),
+                else_branch=branch("else", "Sigmoid", "c", "e")),
+], X + [vi("cond", [], TP.BOOL)], [vi("y", [1, 4, 8, 8]), vi("z", [1, 4, 8, 8])], [w("W", 4, 3, 3, 3)])
+
+# the Identity's output is read by an If's branches: the Relu writes it
+save("id_read_by_subgraph", [
+    h.make_node("Conv", ["x", "W"], ["a"], pads=[1, 1, 1, 1]),
+    h.make_node("Identity", ["a"], ["b"]),
+    h.make_node("Tanh", ["b"], ["y"]),
+    h.make_node("If", ["cond"], ["z"], then_branch=branch("then", "Identity", "b", "t"),
+                else_branch=branch("else", "Sigmoid", "b", "e")),
+], X + [vi("cond", [], TP.BOOL)], [vi("y", [1, 4, 8, 8]), vi("z", [1, 4, 8, 8])], [w("W", 4, 3, 3, 3)])
