@@ -1,11 +1,13 @@
 #!/bin/sh
 # Run every CPU test suite and close with one total line.
-#   tests/run_all.sh BUILD_DIR ASAN_BUILD_DIR
+#   tests/run_all.sh BUILD_DIR ASAN_BUILD_DIR TSAN_BUILD_DIR
 # Suites: ONNX node conformance, bad inputs, model zoo vs ONNX Runtime,
-# the example, and the sanitizer build's node and bad-input runs.
+# the example, threads, and the sanitizer builds' node, bad-input and
+# thread runs.
 set -u
 build=${1:-build}
 asan=${2:-build-asan}
+tsan=${3:-build-tsan}
 py=${PY:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
 log=$(mktemp -d)
@@ -32,13 +34,18 @@ suite() { # name command...
 suite node "$build/bin/node_tests"
 suite bad_inputs "$build/bin/test_bad_inputs"
 suite api "$build/bin/test_api"
+suite passes_linear "$build/bin/test_passes_linear"
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
+suite threads "$build/bin/test_threads"
 suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite node_asan "$asan/bin/node_tests" --timeout 300
 suite bad_inputs_asan "$asan/bin/test_bad_inputs"
 suite api_asan "$asan/bin/test_api"
+suite passes_linear_asan "$asan/bin/test_passes_linear"
+export TSAN_OPTIONS=halt_on_error=1
+suite threads_tsan "$tsan/bin/test_threads" --quick
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"
 rm -rf "$log"
 echo "$total_p passed, $total_f failed, $total_s skipped"
