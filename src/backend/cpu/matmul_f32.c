@@ -180,10 +180,11 @@ fwd_status nn_matmul_f32(const fwd_kernel_ctx *k, const ir_tensor *at, const ir_
     int64_t nt = fwd_num_threads(), per_batch = 1;
     if (nb < 4 * nt) per_batch = (4 * nt + nb - 1) / nb;
     int64_t min_rows = 262144 / (p.n * p.k + 1) + 1;
-    if (min_rows < NN_MR) min_rows = NN_MR;
+    int64_t mr = nn_gemm_tile_rows();
+    if (min_rows < mr) min_rows = mr;
     int64_t rows = (p.m + per_batch - 1) / per_batch;
     if (rows < min_rows) rows = min_rows;
-    rows = (rows + NN_MR - 1) / NN_MR * NN_MR;
+    rows = (rows + mr - 1) / mr * mr;
     if (rows > p.m) rows = p.m;
     p.rows_per_task = rows;
     p.tasks_per_batch = (p.m + rows - 1) / rows;

@@ -206,7 +206,8 @@ static bool run(const nn_gemm_args *g, bool parallel)
         j.n_col_tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
         int64_t rtasks = (want + j.n_col_tasks - 1) / j.n_col_tasks;
         int64_t rows = (g->m + rtasks - 1) / rtasks;
-        rows = (rows + NN_MR - 1) / NN_MR * NN_MR;
+        int64_t mr = nn_gemm_tile_rows();
+        rows = (rows + mr - 1) / mr * mr;
         j.rows_per_task = rows < g->m ? rows : g->m;
         int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
         fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);

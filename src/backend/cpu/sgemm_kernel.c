@@ -8,6 +8,7 @@
  * (held in L2); the epilogue runs on each tile after its last k slice.
  */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/sgemm.h"
@@ -94,6 +95,78 @@ static void tile(int mr, int nr, int64_t kc, const float *a, int64_t lda, const 
     for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NN_NR, sizeof(float) * (size_t)nr);
 }
 
+/* ---- AVX-512 (runtime-selected): 12 x 16 tile, one zmm per row; partial
+ * column counts use masked loads and stores. ---- */
+
+#define MR512 12
+
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+ukr512(const int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+       bool accum, __mmask16 mask)
+{
+    __m512 acc[MR512];
+    const float *ar[MR512];
+    for (int r = 0; r < mr; r++) {
+        acc[r] = _mm512_setzero_ps();
+        ar[r] = a + r * lda;
+    }
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 bv = _mm512_loadu_ps(b);
+        b += NN_NR;
+        for (int r = 0; r < mr; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][p]), bv, acc[r]);
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        if (accum) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(mask, cr));
+        _mm512_mask_storeu_ps(cr, mask, acc[r]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void tile512(int mr, int nr, int64_t kc, const float *a,
+                                                       int64_t lda, const float *b, float *c,
+                                                       int64_t ldc, bool accum)
+{
+    __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    switch (mr) {
+    case 12: ukr512(12, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 11: ukr512(11, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 10: ukr512(10, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 9: ukr512(9, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 8: ukr512(8, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 7: ukr512(7, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 6: ukr512(6, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 5: ukr512(5, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 4: ukr512(4, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 3: ukr512(3, kc, a, lda, b, c, ldc, accum, mask); break;
+    case 2: ukr512(2, kc, a, lda, b, c, ldc, accum, mask); break;
+    default: ukr512(1, kc, a, lda, b, c, ldc, accum, mask); break;
+    }
+}
+
+typedef void (*tile_fn)(int mr, int nr, int64_t kc, const float *a, int64_t lda, const float *b,
+                        float *c, int64_t ldc, bool accum);
+
+static tile_fn pick_tile(int *mr)
+{
+    static _Atomic int choice = -1; /* threads racing here compute the same */
+    int use512 = choice;
+    if (use512 < 0) {
+        const char *env = getenv("FWD_NO_AVX512");
+        use512 = __builtin_cpu_supports("avx512f") && !(env && env[0] == '1');
+        choice = use512;
+    }
+    *mr = use512 ? MR512 : NN_MR;
+    return use512 ? tile512 : tile;
+}
+
+int nn_gemm_tile_rows(void)
+{
+    int mr;
+    pick_tile(&mr);
+    return mr;
+}
+
 void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp)
 {
     for (int64_t j = 0; j < n; j += NN_NR) {
@@ -136,6 +209,8 @@ void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         nn_epilogue_apply(e, c, ldc, m, n);
         return;
     }
+    int tmr;
+    tile_fn tf = pick_tile(&tmr);
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
         kc = k - pc < NN_KC ? k - pc : NN_KC;
@@ -147,10 +222,10 @@ void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
             for (int64_t jr = 0; jr < n; jr += NN_NR) {
                 int nr = (int)(n - jr < NN_NR ? n - jr : NN_NR);
                 const float *b = bp + jr * k + pc * NN_NR;
-                for (int64_t ir = ic; ir < ic + mc; ir += NN_MR) {
-                    int mr = (int)(ic + mc - ir < NN_MR ? ic + mc - ir : NN_MR);
+                for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
+                    int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
                     float *ct = c + ir * ldc + jr;
-                    tile(mr, nr, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
+                    tf(mr, nr, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
                     if (last) {
                         nn_epilogue et = nn_epilogue_at(e, ir, jr);
                         nn_epilogue_apply(&et, ct, ldc, mr, nr);
