@@ -147,9 +147,27 @@ def branch():
          [vi("y", TP.FLOAT, [3, 4])], [w("W", 5, 4)])
 
 
+def rows():
+    """float16 row kernels with rows of 37 (vector body and tail):
+    Softmax, LogSoftmax and LayerNorm on the last axis, Softmax on axis 0."""
+    nodes = [
+        h.make_node("Mul", ["x", "three"], ["x3"]),
+        h.make_node("Softmax", ["x3"], ["sm"], axis=-1),
+        h.make_node("LogSoftmax", ["x3"], ["lsm"], axis=-1),
+        h.make_node("Softmax", ["x3"], ["sm0"], axis=0),
+        h.make_node("LayerNormalization", ["x3", "g"], ["ln"], axis=-1),
+        h.make_node("Add", ["sm", "sm0"], ["a1"]),
+        h.make_node("Add", ["a1", "ln"], ["y"]),
+    ]
+    save("rows", nodes, [vi("x", TP.FLOAT, [5, 37])],
+         [vi("y", TP.FLOAT, [5, 37]), vi("lsm", TP.FLOAT, [5, 37])],
+         [f32("three", 3.0), w("g", 37, scale=1.0)])
+
+
 if __name__ == "__main__":
     mlp()
     convnet()
     encoder()
     mixed()
     branch()
+    rows()

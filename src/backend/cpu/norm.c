@@ -2,12 +2,14 @@
  * Normalisations: BatchNormalization, InstanceNormalization,
  * LayerNormalization, LpNormalization, LRN, MeanVarianceNormalization.
  *
- * float32 inputs run tight per-plane / per-row loops; other float dtypes
+ * float32 inputs run tight per-plane / per-row loops; float16 LayerNorm
+ * rows convert to float32 around the float32 row code; other float dtypes
  * go through double. Per-channel parameters are read once into float or
  * double arrays (they may have their own dtypes).
  */
 #include <stdlib.h>
 
+#include "backend/cpu/elementwise_convert.h"
 #include "backend/cpu/reduce_common.h"
 
 static const ir_tensor *opt_in(const fwd_kernel_ctx *k, int i)
@@ -286,26 +288,37 @@ typedef struct ln_job {
     float eps;
 } ln_job;
 
+/* One float32 row (x and y may be the same buffer). */
+static void ln_row_f32(const ln_job *j, const float *x, float *y, double *mean, double *inv)
+{
+    int64_t D = j->D;
+    float m = red_sum_f32(x, D) / (float)D;
+    float var = red_sumsq_centered_f32(x, D, m) / (float)D;
+    float iv = 1.0f / sqrtf(var + j->eps);
+    const float *sc = j->sf, *bi = j->bf;
+    if (bi) {
+        for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i] + bi[i];
+    } else {
+        for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i];
+    }
+    *mean = m;
+    *inv = iv;
+}
+
 static void ln_task(void *arg, int64_t beg, int64_t end)
 {
     const ln_job *j = arg;
     int64_t D = j->D;
+    /* float16 rows go through a float32 row buffer (float32 statistics) */
+    float *buf = j->x->dtype == FWD_FLOAT16 ? malloc(sizeof(float) * (size_t)D) : NULL;
     for (int64_t r = beg; r < end; r++) {
         double mean, inv;
         if (j->x->dtype == FWD_FLOAT32) {
-            const float *x = (const float *)j->x->data + r * D;
-            float *y = (float *)j->y->data + r * D;
-            float m = red_sum_f32(x, D) / (float)D;
-            float var = red_sumsq_centered_f32(x, D, m) / (float)D;
-            float iv = 1.0f / sqrtf(var + j->eps);
-            const float *sc = j->sf, *bi = j->bf;
-            if (bi) {
-                for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i] + bi[i];
-            } else {
-                for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i];
-            }
-            mean = m;
-            inv = iv;
+            ln_row_f32(j, (const float *)j->x->data + r * D, (float *)j->y->data + r * D, &mean, &inv);
+        } else if (buf) {
+            elt_f16_to_f32_n((const uint16_t *)j->x->data + r * D, buf, D);
+            ln_row_f32(j, buf, buf, &mean, &inv);
+            elt_f32_to_f16_n(buf, (uint16_t *)j->y->data + r * D, D);
         } else {
             fwd_dtype dt = j->x->dtype;
             double s = 0.0, ss = 0.0;
@@ -324,6 +337,7 @@ static void ln_task(void *arg, int64_t beg, int64_t end)
         if (j->mean_out) cpu_set_f64(j->mean_out->dtype, j->mean_out->data, r, mean);
         if (j->inv_out) cpu_set_f64(j->inv_out->dtype, j->inv_out->data, r, inv);
     }
+    free(buf);
 }
 
 fwd_status cpu_layernorm(fwd_kernel_ctx *k)

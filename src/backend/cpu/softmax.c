@@ -3,11 +3,13 @@
  *
  * The input is viewed as [O, N, I] with N the axis. float32 rows (I == 1,
  * the attention case) run max / exp / scale as vectorised passes; I > 1
- * works on blocks of columns so the inner loops stay contiguous. Other
- * float dtypes go through double.
+ * works on blocks of columns so the inner loops stay contiguous. float16
+ * rows convert to float32 and back around the float32 row code (float32
+ * accumulation); other float dtypes and layouts go through double.
  */
 #include <stdlib.h>
 
+#include "backend/cpu/elementwise_convert.h"
 #include "backend/cpu/reduce_common.h"
 
 typedef enum sm_kind { SM_SOFTMAX, SM_LOG, SM_HARD } sm_kind;
@@ -114,10 +116,27 @@ static void line_f64(sm_kind kind, const ir_tensor *xt, ir_tensor *yt, int64_t b
     }
 }
 
+/* float16 rows (I == 1): each row converted to float32, computed as
+ * float32 rows are, and converted back. */
+static bool rows_f16(const sm_job *j, int64_t b, int64_t e)
+{
+    int64_t N = j->N;
+    float *buf = malloc(sizeof(float) * (size_t)N * 2);
+    if (!buf) return false; /* the caller falls back to the double path */
+    for (int64_t t = b; t < e; t++) {
+        elt_f16_to_f32_n((const uint16_t *)j->x->data + t * N, buf, N);
+        row_f32(j->kind, buf, buf + N, N);
+        elt_f32_to_f16_n(buf + N, (uint16_t *)j->y->data + t * N, N);
+    }
+    free(buf);
+    return true;
+}
+
 static void sm_task(void *arg, int64_t b, int64_t e)
 {
     const sm_job *j = arg;
     int64_t N = j->N, I = j->I;
+    if (j->x->dtype == FWD_FLOAT16 && I == 1 && rows_f16(j, b, e)) return;
     for (int64_t t = b; t < e; t++) {
         if (j->x->dtype != FWD_FLOAT32) {
             int64_t o = t / I, i = t % I;
@@ -153,7 +172,7 @@ static fwd_status softmax_run(fwd_kernel_ctx *k, sm_kind kind)
     }
     if (O * N * I == 0) return FWD_OK;
     sm_job j = {kind, x, k->out[0], O, N, I, (I + SM_BLK - 1) / SM_BLK};
-    if (x->dtype != FWD_FLOAT32)
+    if (x->dtype != FWD_FLOAT32 && !(x->dtype == FWD_FLOAT16 && I == 1))
         fwd_parallel_for(O * I, red_grain(N * 8), sm_task, &j);
     else if (I == 1)
         fwd_parallel_for(O, red_grain(N * 4), sm_task, &j);
