@@ -343,7 +343,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             digits_runs = 50;
-            bert_runs = 20;
+            bert_runs = 10;
         } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             digits_runs = bert_runs = atol(argv[++i]);
         } else if (argv[i][0] != '-') {
