@@ -250,6 +250,9 @@ static const pass_case cases[] = {
     {"attn_const_mask", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
     {"attn_symbolic", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
     {"attn_block", "*Transpose*FusedAttention[MatMul+Div+Add+Softmax+MatMul],Transpose,Reshape"},
+    {"attn_long", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
+    {"attn_broadcast", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
+    {"attn_float64", "Cast,Cast,Cast,Transpose,MatMul,Mul,Softmax,MatMul,Cast"}, /* kernel is float32 */
     {"attn_where_mask", "*MatMul,Div,Where,Softmax,MatMul"},
     {"attn_scores_output", "Transpose,MatMul,Div,Softmax,MatMul"},
     {"attn_mask_grows", "Transpose,MatMul,Div,Add,Softmax,MatMul"},

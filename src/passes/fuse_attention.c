@@ -195,7 +195,9 @@ fwd_status pass_fuse_attention(ir_graph *g, const pass_ctx *c, int *n_changed)
         bool taken = false;
         for (int k = 0; k < m.n_nodes; k++) taken |= drop[m.nodes[k]];
         fwd_dtype dt = g->values[m.q].t.dtype;
-        if (taken || !ir_dtype_is_float(dt) || g->values[m.k].t.dtype != dt || g->values[m.v].t.dtype != dt)
+        /* the kernel computes in float32: float64 would lose precision */
+        if (taken || !ir_dtype_is_float(dt) || dt == FWD_FLOAT64 || g->values[m.k].t.dtype != dt ||
+            g->values[m.v].t.dtype != dt)
             continue;
         if (m.mask >= 0 && g->values[m.mask].t.dtype != dt) continue;
         if (c && c->has_kernel && !c->has_kernel(c->user, "FusedAttention", dt)) continue;

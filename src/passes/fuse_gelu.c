@@ -230,7 +230,8 @@ fwd_status pass_fuse_gelu(ir_graph *g, const pass_ctx *c, int *n_changed)
         bool taken = false;
         for (int k = 0; k < m.n_nodes; k++) taken |= drop[m.nodes[k]];
         fwd_dtype dt = g->values[m.x].t.dtype;
-        if (taken || !ir_dtype_is_float(dt) || g->values[m.y].t.dtype != dt) continue;
+        /* the kernel computes in float32: float64 would lose precision */
+        if (taken || !ir_dtype_is_float(dt) || dt == FWD_FLOAT64 || g->values[m.y].t.dtype != dt) continue;
         if (c && c->has_kernel && !c->has_kernel(c->user, "Gelu", dt)) continue;
         /* The result must keep x's shape: the one-element constants must
          * not raise its rank. */

@@ -219,6 +219,23 @@ def attention_block(name):
     save(name, n, ins, [vi("y", None)], inits)
 
 
+def attention_f64(name):
+    """The pattern in float64 between Casts from and to float32."""
+    B, H, S, D = 2, 2, 5, 8
+    T = helper.make_node
+    n = [T("Cast", [t], [t + "64"], to=TensorProto.DOUBLE) for t in ("q", "k", "v")]
+    n += [
+        T("Transpose", ["k64"], ["kt"], perm=[0, 1, 3, 2]),
+        T("MatMul", ["q64", "kt"], ["qk"]),
+        T("Mul", ["qk", "scale"], ["scaled"]),
+        T("Softmax", ["scaled"], ["p"], axis=-1),
+        T("MatMul", ["p", "v64"], ["y64"]),
+        T("Cast", ["y64"], ["y"], to=TensorProto.FLOAT),
+    ]
+    ins = [vi(t, [B, H, S, D]) for t in ("q", "k", "v")]
+    save(name, n, ins, [vi("y", None)], [const("scale", 0.3, np.float64)])
+
+
 def gen_attention():
     B, H, S, D = 2, 2, 5, 8
     attention("attn_mask_input", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
@@ -231,6 +248,13 @@ def gen_attention():
     attention("attn_symbolic", q_shape=["b", H, "s", D], k_shape=["b", H, "s", D], v_shape=["b", H, "s", D],
               mask=["b", 1, 1, "s"])
     attention_block("attn_block")
+    # score rows tiled (300 x 300 scores), batch dims broadcast; float64 is
+    # left alone (the kernel computes in float32)
+    attention("attn_long", q_shape=[1, 2, 300, 16], k_shape=[1, 2, 300, 16], v_shape=[1, 2, 300, 16],
+              mask=np.triu(np.full((300, 300), -1e4), 1).reshape(1, 1, 300, 300))
+    attention("attn_broadcast", q_shape=[B, H, S, D], k_shape=[1, H, S, D], v_shape=[B, 1, S, 3],
+              mask=[1, H, S, 1])
+    attention_f64("attn_float64")
     # not fused: a Where mask, scores read elsewhere, a mask that grows the scores
     attention("attn_where_mask", q_shape=[B, H, S, D], k_shape=[B, H, S, D], v_shape=[B, H, S, D],
               mask=[B, 1, 1, S], mask_kind="where")
