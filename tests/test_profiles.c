@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fwd.h"
 
@@ -204,6 +205,47 @@ static void test_no_profile(void)
     fwd_engine_free(e);
 }
 
+/* A saved engine keeps its profile: loaded, it runs inside and refuses
+ * outside it with the same message. */
+static void test_saved_engine(void)
+{
+    const int64_t min[] = {2, 1, 8, 8}, opt[] = {4, 1, 8, 8}, max[] = {6, 1, 8, 8};
+    fwd_engine *e, *loaded = NULL;
+    fwd_status st = build(min, opt, max, 0, 0, &e);
+    expect(st, FWD_OK, "build with image 2..6", NULL, NULL, NULL);
+    if (st) return;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/fwd_test_profiles_%ld.fwd", (long)getpid());
+    st = fwd_engine_save(e, path);
+    expect(st, FWD_OK, "save the engine", NULL, NULL, NULL);
+    fwd_engine_free(e);
+    if (st) return;
+    st = fwd_engine_load(path, &loaded);
+    expect(st, FWD_OK, "load the engine", NULL, NULL, NULL);
+    remove(path);
+    if (st) return;
+    int64_t pmin[FWD_MAX_DIMS], popt[FWD_MAX_DIMS], pmax[FWD_MAX_DIMS];
+    st = fwd_engine_input_profile(loaded, 0, pmin, popt, pmax);
+    check(st == FWD_OK && memcmp(pmin, min, sizeof min) == 0 && memcmp(popt, opt, sizeof opt) == 0 &&
+              memcmp(pmax, max, sizeof max) == 0,
+          "loaded engine keeps the profile [2..6 opt 4, 1, 8, 8]: %s", st ? fwd_last_error() : "ok");
+    fwd_context *c = NULL;
+    if (fwd_context_create(loaded, &c) == FWD_OK) {
+        expect_runs(c, 2, "loaded engine");
+        expect_runs(c, 6, "loaded engine");
+        fwd_tensor out;
+        const int64_t b1[] = {1, 1, 8, 8}, b7[] = {7, 1, 8, 8};
+        expect(run(c, FWD_FLOAT32, 4, b1, &out), FWD_ERR_SHAPE, "loaded engine: batch 1 below 2..6", "'image'",
+               "dimension 0 is 1", "2..6");
+        expect(run(c, FWD_FLOAT32, 4, b7, &out), FWD_ERR_SHAPE, "loaded engine: batch 7 above 2..6", "'image'",
+               "dimension 0 is 7", "2..6");
+        expect(run(c, FWD_INT32, 4, b1, &out), FWD_ERR_DTYPE, "loaded engine: int32 for float32", "'image'",
+               "int32", "float32");
+    }
+    fwd_context_free(c);
+    fwd_engine_free(loaded);
+}
+
 /* A bad profile fails in set_shape or at the latest in the build. */
 static void expect_bad_profile(const char *input, int rank, const int64_t *min, const int64_t *opt,
                                const int64_t *max, const char *what, const char *needle)
@@ -255,6 +297,7 @@ int main(int argc, char **argv)
     test_inside_and_outside();
     test_batch_setting();
     test_no_profile();
+    test_saved_engine();
     test_bad_profiles();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
