@@ -35,6 +35,8 @@ suite node "$build/bin/node_tests"
 suite bad_inputs "$build/bin/test_bad_inputs"
 suite api "$build/bin/test_api"
 suite passes_linear "$build/bin/test_passes_linear"
+suite passes_nlp "$build/bin/test_passes_nlp"
+suite float16 "$build/bin/test_float16" "$here/.."
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite threads "$build/bin/test_threads"
 suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
@@ -44,6 +46,7 @@ suite node_asan "$asan/bin/node_tests" --timeout 300
 suite bad_inputs_asan "$asan/bin/test_bad_inputs"
 suite api_asan "$asan/bin/test_api"
 suite passes_linear_asan "$asan/bin/test_passes_linear"
+suite passes_nlp_asan "$asan/bin/test_passes_nlp"
 export TSAN_OPTIONS=halt_on_error=1
 suite threads_tsan "$tsan/bin/test_threads" --quick
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"

@@ -41,6 +41,9 @@ typedef struct fwd_kernel_ctx {
     int n_out;
     ir_tensor *const *out;
     void *scope; /* opaque: the executing frame */
+    void *impl;  /* opaque: the executor's state for this call (the
+                    callbacks below use it, so a kernel may pass a copy
+                    of this struct with other tensors) */
     fwd_status (*run_graph)(struct fwd_kernel_ctx *k, const ir_graph *g,
                             const ir_tensor *const *inputs, int n_inputs,
                             ir_tensor *outputs, int n_outputs);

@@ -172,6 +172,11 @@ fwd_status context_run(fwd_context *c, const fwd_tensor *inputs, int num_inputs,
             goto done;
         }
     }
+    /* A descriptor still pointing at memory this context handed out last
+     * time means "the context's memory" again, not a caller's buffer. */
+    for (int i = 0; i < num_outputs; i++)
+        for (int k = 0; c->has_outputs && k < g->n_outputs; k++)
+            if (outputs[i].data && outputs[i].data == c->outputs[k].data) outputs[i].data = NULL;
     free_outputs(c);
     exec_env env = {.backend = e->backend, .plans = &e->plans, .mem = &e->mem, .arena = c->arena,
                     .scratch = &c->scratch, .layer_us = c->profiling ? c->layer_us : NULL,

@@ -194,6 +194,7 @@ static fwd_status frame_alloc(const exec_env *env, exec_frame *f, int id, ir_ten
 
 typedef struct node_call {
     fwd_kernel_ctx k;
+    const ir_node *node;
     exec_frame *frame;  /* NULL for exec_node_once */
     const exec_env *env;
     ir_tensor **outs;
@@ -207,7 +208,7 @@ typedef struct node_call {
 
 static void *kc_scratch(fwd_kernel_ctx *k, size_t bytes)
 {
-    node_call *c = (node_call *)k;
+    node_call *c = k->impl;
     size_t need = (bytes + 63) & ~(size_t)63;
     if (need < bytes) return NULL;
     c->ws_asked += need;
@@ -226,12 +227,12 @@ static void *kc_scratch(fwd_kernel_ctx *k, size_t bytes)
 
 static int out_value_id(const node_call *c, int index)
 {
-    return c->frame ? c->k.node->outputs[index] : -1;
+    return c->frame ? c->node->outputs[index] : -1;
 }
 
 static fwd_status kc_alloc_output(fwd_kernel_ctx *k, int index, fwd_dtype dtype, const ir_shape *shape)
 {
-    node_call *c = (node_call *)k;
+    node_call *c = k->impl;
     if (index < 0 || index >= k->n_out || !c->outs[index])
         return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': output %d cannot be allocated", k->node->op_type,
                           k->node->name, index);
@@ -251,7 +252,7 @@ static fwd_status kc_alloc_output(fwd_kernel_ctx *k, int index, fwd_dtype dtype,
 
 static void kc_free_tensor(fwd_kernel_ctx *k, ir_tensor *t)
 {
-    node_call *c = (node_call *)k;
+    node_call *c = k->impl;
     if (t && t->data) c->env->backend->free(t->data);
     if (t) t->data = NULL;
 }
@@ -259,7 +260,7 @@ static void kc_free_tensor(fwd_kernel_ctx *k, ir_tensor *t)
 static fwd_status kc_run_graph(fwd_kernel_ctx *k, const ir_graph *g, const ir_tensor *const *inputs,
                                int n_inputs, ir_tensor *outputs, int n_outputs)
 {
-    node_call *c = (node_call *)k;
+    node_call *c = k->impl;
     if (n_outputs != g->n_outputs)
         return fwd_errorf(FWD_ERR_INTERNAL, "%s '%s': subgraph has %d outputs, %d requested",
                           k->node->op_type, k->node->name, g->n_outputs, n_outputs);
@@ -287,7 +288,8 @@ static fwd_status run_node(const exec_env *env, exec_frame *frame, ir_model *mod
         .k = {.node = n, .n_in = n->n_inputs, .in = ins, .n_out = n->n_outputs,
               .out = (ir_tensor *const *)outs, .scope = frame, .run_graph = kc_run_graph,
               .free_tensor = kc_free_tensor, .alloc_output = kc_alloc_output, .scratch = kc_scratch},
-        .frame = frame, .env = env, .outs = outs, .has_data = has_data, .owned = owned};
+        .node = n, .frame = frame, .env = env, .outs = outs, .has_data = has_data, .owned = owned};
+    call.k.impl = &call;
     fwd_status st = FWD_OK;
     for (int j = 0; j < n->n_outputs; j++) {
         if (!outs[j]) continue;

@@ -210,6 +210,9 @@ fwd_status ir_graph_add_node(ir_graph *g, const char *op_type, const char *name,
                              const int *inputs, int n_inputs,
                              const int *outputs, int n_outputs,
                              const ir_attr *attrs, int n_attrs, int *index);
+/* Drop values nothing refers to (not an input, output, node operand or
+ * subgraph outer reference) and renumber the rest; producers stay valid. */
+fwd_status ir_graph_compact(ir_graph *g);
 /* Remove nodes whose flag is set in drop[] (array of n_nodes), keeping the
  * order of the rest; producers are recomputed. Values are kept. */
 fwd_status ir_graph_remove_nodes(ir_graph *g, const bool *drop);
