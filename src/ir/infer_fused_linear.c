@@ -111,6 +111,25 @@ static fwd_status infer_fused_matmul(ir_infer_ctx *c)
         return ir_infer_error(c, FWD_ERR_DTYPE, "input 'A' has unsupported dtype %s",
                               fwd_dtype_name(a->dtype));
     bool ta = ir_attr_int(c->node, "transA", 0) != 0, tb = ir_attr_int(c->node, "transB", 0) != 0;
+    /* "fwd.packed_n" (backend/cpu/cpu_prepack.h): B was packed at build
+     * time into [ceil(N / 16), K, 16] panels holding a K x N matrix */
+    int64_t packed_n = ir_attr_int(c->node, "fwd.packed_n", -1);
+    ir_tensor logical_b;
+    if (packed_n >= 0) {
+        const ir_shape *bs = &b->shape;
+        if (tb || packed_n < 1 || (bs->rank >= 0 && bs->rank != 3))
+            return ir_infer_error(c, FWD_ERR_SHAPE, "packed B must be [panels, K, 16] without transB");
+        if (bs->rank == 3 && ((bs->dims[2] >= 0 && bs->dims[2] != 16) ||
+                              (bs->dims[0] >= 0 && bs->dims[0] != (packed_n + 15) / 16)))
+            return ir_infer_error(c, FWD_ERR_SHAPE, "packed B does not hold %lld columns",
+                                  (long long)packed_n);
+        logical_b = *b;
+        logical_b.data = NULL;
+        logical_b.shape.rank = 2;
+        logical_b.shape.dims[0] = bs->rank == 3 ? bs->dims[1] : IR_DIM_UNKNOWN;
+        logical_b.shape.dims[1] = packed_n;
+        b = &logical_b;
+    }
     if ((ta && a->shape.rank == 1) || (tb && b->shape.rank == 1))
         return ir_infer_error(c, FWD_ERR_SHAPE, "transA/transB need operands of rank >= 2");
     ir_tensor at, bt;

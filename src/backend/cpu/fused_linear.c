@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_prepack.h"
 #include "backend/cpu/nn_internal.h"
 
 /* Reads "activation", "activation_alpha" and "activation_beta". */
@@ -69,8 +70,25 @@ static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
     const ir_tensor *ct = nn_in(k, 2);
     ir_tensor *y = k->out[0];
     nn_mm_fuse f = {ir_attr_int(k->node, "transA", 0) != 0, ir_attr_int(k->node, "transB", 0) != 0,
-                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f};
+                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
     FWD_TRY(read_activation(k, &f.act, &f.act_a, &f.act_b));
+    const ir_tensor *b = k->in[1];
+    ir_tensor logical_b;
+    int64_t packed_n = ir_attr_int(k->node, CPU_PACKED_N_ATTR, -1);
+    if (packed_n >= 0) {
+        /* B packed at build time: [ceil(N / 16), K, 16] holding a K x N matrix */
+        const ir_shape *bs = &b->shape;
+        if (f.tb || bs->rank != 3 || bs->dims[2] != NN_NR || packed_n < 1 ||
+            bs->dims[0] != (packed_n + NN_NR - 1) / NN_NR)
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "packed B of shape rank %d does not hold %lld columns",
+                                    bs->rank, (long long)packed_n);
+        logical_b = *b;
+        logical_b.shape.rank = 2;
+        logical_b.shape.dims[0] = bs->dims[1];
+        logical_b.shape.dims[1] = packed_n;
+        f.bp = b->data;
+        b = &logical_b;
+    }
     const float *cdata;
     float *ccopy;
     FWD_TRY(unalias(k, ct, y, &cdata, &ccopy));
@@ -80,7 +98,7 @@ static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
         c2.data = (void *)cdata;
         f.c = &c2;
     }
-    fwd_status st = nn_matmul_f32(k, k->in[0], k->in[1], &f, y);
+    fwd_status st = nn_matmul_f32(k, k->in[0], b, &f, y);
     free(ccopy);
     return st;
 }

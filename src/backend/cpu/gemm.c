@@ -268,7 +268,7 @@ static fwd_status gemm_f32(fwd_kernel_ctx *k)
         return cpu_kernel_error(k, FWD_ERR_SHAPE, "A and B must be 2-D");
     if (c && c->shape.rank > 2) return cpu_kernel_error(k, FWD_ERR_SHAPE, "C must have rank <= 2");
     nn_mm_fuse f = {ir_attr_int(k->node, "transA", 0) != 0, ir_attr_int(k->node, "transB", 0) != 0,
-                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f};
+                    ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
     float beta = ir_attr_float(k->node, "beta", 1.0f);
     if (!c || !c->data || beta == 0.0f) return nn_matmul_f32(k, a, b, &f, k->out[0]);
     if (beta == 1.0f) {

@@ -28,6 +28,7 @@ typedef struct mm32 {
     ir_shape batch;
     int64_t a_str[IR_MAX_RANK], b_str[IR_MAX_RANK], c_str[IR_MAX_RANK];
     nn_epilogue epi;        /* addend 0: C at batch 0 (offset per batch) */
+    const float *bp;        /* B prepacked, or NULL */
     int64_t rows_per_task, tasks_per_batch;
     _Atomic int failed;
 } mm32;
@@ -35,7 +36,7 @@ typedef struct mm32 {
 static void mm_product(const mm32 *p, const float *a, const float *b, float *y, int64_t rows,
                        const nn_epilogue *e, bool parallel)
 {
-    if (rows < FEW_ROWS && p->n >= NN_NR) {
+    if (rows < FEW_ROWS && p->n >= NN_NR && !p->bp) {
         if (parallel)
             nn_sgemm(p->ta, p->tb, rows, p->n, p->k, 1.0f, a, p->lda, b, p->ldb, 0.0f, y, p->n);
         else
@@ -43,7 +44,7 @@ static void mm_product(const mm32 *p, const float *a, const float *b, float *y, 
         nn_epilogue_apply(e, y, p->n, rows, p->n);
         return;
     }
-    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, NULL, y, p->n, *e};
+    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e};
     bool ok = parallel ? nn_gemm(&g) : nn_gemm_serial(&g);
     if (!ok) ((mm32 *)p)->failed = 1;
 }
@@ -117,6 +118,9 @@ fwd_status nn_matmul_f32(const fwd_kernel_ctx *k, const ir_tensor *at, const ir_
     p.b = bt->data;
     p.y = y->data;
     p.epi = nn_epilogue_plain();
+    p.bp = f ? f->bp : NULL;
+    if (p.bp && (rb != 2 || p.tb))
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "a packed B must be a plain matrix");
     bool c_batched = false;
     if (f) {
         p.epi.alpha = f->alpha;

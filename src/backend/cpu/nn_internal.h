@@ -145,6 +145,7 @@ typedef struct nn_mm_fuse {
     const ir_tensor *c;
     nn_act_kind act;
     float act_a, act_b;
+    const float *bp; /* B already packed (cpu_prepack.h), or NULL */
 } nn_mm_fuse;
 /* float32 batched product of a and b into the allocated y; f may be NULL
  * (plain MatMul). */

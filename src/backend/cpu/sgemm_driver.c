@@ -180,8 +180,9 @@ static bool run(const nn_gemm_args *g, bool parallel)
         } else {
             ok = gemm_cols(g, a, lda, 0, g->n);
         }
-    } else if (!g->bp && panels >= 2 * nt) {
-        /* enough column blocks: each task packs its own */
+    } else if (!g->bp && panels >= 2 * nt && g->n >= g->m) {
+        /* B the larger operand, enough column blocks: each task packs its
+         * own block and reads all of A (the smaller one) */
         int64_t tasks = want < panels ? want : panels;
         j.cols_per_task = (panels + tasks - 1) / tasks * NN_NR;
         tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
@@ -200,14 +201,22 @@ static bool run(const nn_gemm_args *g, bool parallel)
             fwd_parallel_for(ptasks, g->k * pj.cols > 32768 ? 1 : ptasks, pack_tasks, &pj);
             j.bp = packed;
         }
-        /* split columns into at most 2 blocks per thread, rows for the rest */
-        int64_t ctasks = panels < nt ? panels : nt;
+        /* Split the dimension of the larger operand first, so each of its
+         * elements is read by one task; the smaller one is shared. */
+        int64_t mr = nn_gemm_tile_rows(), row_tiles = (g->m + mr - 1) / mr;
+        int64_t rtasks, ctasks;
+        if (g->m * g->k >= g->k * g->n) {
+            rtasks = want < row_tiles ? want : row_tiles;
+            ctasks = (want + rtasks - 1) / rtasks;
+            if (ctasks > panels) ctasks = panels;
+        } else {
+            ctasks = want < panels ? want : panels;
+            rtasks = (want + ctasks - 1) / ctasks;
+            if (rtasks > row_tiles) rtasks = row_tiles;
+        }
         j.cols_per_task = (panels + ctasks - 1) / ctasks * NN_NR;
         j.n_col_tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
-        int64_t rtasks = (want + j.n_col_tasks - 1) / j.n_col_tasks;
-        int64_t rows = (g->m + rtasks - 1) / rtasks;
-        int64_t mr = nn_gemm_tile_rows();
-        rows = (rows + mr - 1) / mr * mr;
+        int64_t rows = (row_tiles + rtasks - 1) / rtasks * mr;
         j.rows_per_task = rows < g->m ? rows : g->m;
         int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
         fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);

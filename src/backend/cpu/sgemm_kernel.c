@@ -14,7 +14,7 @@
 #include "backend/cpu/sgemm.h"
 
 #define NN_KC 256
-#define NN_MC 120
+#define NN_MC 192
 
 /* C tile (mr x 8 or 16 columns) = (accum ? C : 0) + A rows @ B panel
  * slice (kc x 16). mr and wide are constants after inlining. */
@@ -211,14 +211,17 @@ void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
     }
     int tmr;
     tile_fn tf = pick_tile(&tmr);
+    /* row blocks of at most NN_MC rows, evened out in whole tiles */
+    int64_t nblk = (m + NN_MC - 1) / NN_MC, tiles = (m + tmr - 1) / tmr;
+    int64_t mcb = (tiles + nblk - 1) / nblk * tmr;
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
         kc = k - pc < NN_KC ? k - pc : NN_KC;
         /* an even split of k avoids a tiny last slice */
         if (k - pc > NN_KC && k - pc < 2 * NN_KC) kc = (k - pc + 1) / 2;
         bool accum = pc > 0, last = pc + kc == k;
-        for (int64_t ic = 0; ic < m; ic += NN_MC) {
-            int64_t mc = m - ic < NN_MC ? m - ic : NN_MC;
+        for (int64_t ic = 0; ic < m; ic += mcb) {
+            int64_t mc = m - ic < mcb ? m - ic : mcb;
             for (int64_t jr = 0; jr < n; jr += NN_NR) {
                 int nr = (int)(n - jr < NN_NR ? n - jr : NN_NR);
                 const float *b = bp + jr * k + pc * NN_NR;

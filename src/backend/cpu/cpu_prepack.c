@@ -1,0 +1,80 @@
+/* Build-time packing of constant GEMM operands (see cpu_prepack.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_prepack.h"
+#include "backend/cpu/sgemm.h"
+#include "util/error.h"
+
+/* Whether node n's B can be packed: a float32 constant matrix with data,
+ * wide enough to fill panels, and A used as it is (no transA). */
+static bool packable(const ir_graph *g, const ir_node *n)
+{
+    if (strcmp(n->op_type, "FusedMatMul") != 0 || n->domain[0] != '\0' || n->n_inputs < 2) return false;
+    if (ir_node_attr(n, CPU_PACKED_N_ATTR) || ir_attr_int(n, "transA", 0) != 0) return false;
+    int a = n->inputs[0], b = n->inputs[1];
+    if (a < 0 || b < 0) return false;
+    const ir_value *bv = &g->values[b], *av = &g->values[a];
+    if (bv->kind != IR_VALUE_CONST || !bv->t.data || bv->t.dtype != FWD_FLOAT32 || bv->t.shape.rank != 2)
+        return false;
+    if (av->t.dtype != FWD_FLOAT32 || av->t.shape.rank < 2) return false;
+    int64_t d0 = bv->t.shape.dims[0], d1 = bv->t.shape.dims[1];
+    if (d0 < 1 || d1 < NN_NR || d0 > INT32_MAX || d1 > INT32_MAX) return false;
+    if (bv->t.nbytes < (size_t)(d0 * d1) * sizeof(float)) return false;
+    /* products with one or two rows are better served unpacked (GEMV) */
+    int64_t m = av->t.shape.dims[av->t.shape.rank - 2];
+    return m < 0 || m >= 4;
+}
+
+static fwd_status pack_node(ir_graph *g, int ni)
+{
+    ir_node *n = &g->nodes[ni];
+    const ir_value *bv = &g->values[n->inputs[1]];
+    bool tb = ir_attr_int(n, "transB", 0) != 0;
+    int64_t k = bv->t.shape.dims[tb ? 1 : 0], nn = bv->t.shape.dims[tb ? 0 : 1];
+    int64_t panels = (nn + NN_NR - 1) / NN_NR;
+    size_t floats = (size_t)nn_packed_b_floats(k, nn);
+    float *buf = malloc(floats * sizeof(float));
+    if (!buf) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
+    nn_pack_b(bv->t.data, bv->t.shape.dims[1], tb, k, 0, nn, buf);
+    ir_shape shape = {.rank = 3, .dims = {panels, k, NN_NR}};
+    const char *name = ir_graph_unique_name(g, bv->name);
+    int id = -1;
+    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &shape, buf, &id)
+                         : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    free(buf);
+    FWD_TRY(st);
+    n = &g->nodes[ni]; /* adding a value may not move nodes, but be safe */
+    /* a new attribute array (the old one may be shared with the source
+     * model): transB dropped (folded into the packing), packed_n added */
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
+    if (!attrs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    int na = 0;
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, "transB") != 0) attrs[na++] = n->attrs[i];
+    memset(&attrs[na], 0, sizeof attrs[na]);
+    attrs[na].name = CPU_PACKED_N_ATTR;
+    attrs[na].type = IR_ATTR_INT;
+    attrs[na].i = nn;
+    n->attrs = attrs;
+    n->n_attrs = na + 1;
+    /* inputs: a new array too, for the same reason */
+    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
+    if (!inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
+    inputs[1] = id;
+    n->inputs = inputs;
+    return FWD_OK;
+}
+
+fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
+{
+    int changed = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!packable(g, &g->nodes[i])) continue;
+        FWD_TRY(pack_node(g, i));
+        changed++;
+    }
+    if (n_changed) *n_changed = changed;
+    return FWD_OK;
+}
