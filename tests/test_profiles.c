@@ -265,7 +265,9 @@ static void expect_bad_profile(const char *input, int rank, const int64_t *min, 
 
 static void test_bad_profiles(void)
 {
-    const int64_t min[] = {1, 1, 8, 8}, opt[] = {4, 1, 8, 8}, max[] = {8, 1, 8, 8};
+    /* FWD_MAX_DIMS entries each: the wrong-rank cases read past 4. */
+    const int64_t min[FWD_MAX_DIMS] = {1, 1, 8, 8, 8}, opt[FWD_MAX_DIMS] = {4, 1, 8, 8, 8},
+                  max[FWD_MAX_DIMS] = {8, 1, 8, 8, 8};
     const int64_t big[] = {9, 1, 8, 8}, neg[] = {-1, 1, 8, 8};
     expect_bad_profile("image", 4, big, opt, max, "min > opt", "'image'");
     expect_bad_profile("image", 4, min, big, max, "opt > max", "'image'");

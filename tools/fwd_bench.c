@@ -330,7 +330,8 @@ int cmd_bench(int argc, char **argv)
 
     /* One run first, on this thread: input errors show once and clearly. */
     if ((st = fwd_context_run(ws[0].ctx, ins, n_ins, ws[0].outs, n_outs))) {
-        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND;
+        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND ||
+                     st == FWD_ERR_INVALID_ARGUMENT;
         rc = cli_fail("bench", "running", st, usage ? CLI_USAGE : CLI_FAILURE);
         goto done;
     }

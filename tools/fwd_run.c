@@ -301,7 +301,8 @@ int cmd_run(int argc, char **argv)
     }
     if ((st = fwd_context_run(c, ins, n_ins, outs, n_outs))) {
         /* Inputs that do not fit are the caller's error. */
-        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND;
+        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND ||
+                     st == FWD_ERR_INVALID_ARGUMENT;
         rc = cli_fail("run", "running", st, usage ? CLI_USAGE : CLI_FAILURE);
         goto done;
     }
