@@ -192,7 +192,7 @@ static nn_epilogue conv_epilogue(const nn_conv_shape *s, const float *b, const n
 
 typedef struct conv_tile_job {
     const nn_conv_shape *s;
-    const float *x, *w, *b;
+    const float *x, *w, *wp, *b;
     const nn_conv_fuse *f;
     float *y;
     int64_t K, P, tile, ntiles;
@@ -220,8 +220,11 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
         }
         nn_epilogue e = conv_epilogue(s, j->b, j->f, n, gi);
         e = nn_epilogue_at(&e, 0, p0);
-        nn_gemm_packed(s->mg, p1 - p0, j->K, j->w + gi * s->mg * j->K, j->K, bp,
-                       j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P, &e);
+        if (!nn_gemm_packed(s->mg, p1 - p0, j->K, j->w + gi * s->mg * j->K, j->K, j->wp, bp,
+                            j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P, &e)) {
+            j->failed = 1;
+            return;
+        }
     }
 }
 
@@ -248,6 +251,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
 {
     const nn_geom3 *g = &s->g;
     int64_t P = g->out_size, K = s->cg * g->k_size;
+    const float *wp = f && s->group == 1 ? f->wp : NULL;
     if (s->n * s->m * P == 0) return FWD_OK;
     if (s->cg == 1 && s->group > 1 && s->w.nsp <= 2) return conv_depthwise(k, s, x, w, b, f, y);
     if (K > INT32_MAX || P > INT32_MAX || s->mg > INT32_MAX)
@@ -261,7 +265,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             for (int64_t gi = 0; gi < s->group; gi++) {
                 nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false,
                                    x + (n * s->c + gi * s->cg) * g->in_size, P, false, NULL,
-                                   y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi)};
+                                   y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi), wp};
                 if (!nn_gemm(&ga)) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
             }
         return FWD_OK;
@@ -276,7 +280,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     ntiles = (P + tile - 1) / tile;
     int64_t ntasks = s->n * s->group * ntiles;
     if (ntasks >= 2 * nt || nt == 1) {
-        conv_tile_job j = {s, x, w, b, f, y, K, P, tile, ntiles, 0};
+        conv_tile_job j = {s, x, w, wp, b, f, y, K, P, tile, ntiles, 0};
         fwd_parallel_for(ntasks, 1, conv_tiles, &j);
         if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
         return FWD_OK;
@@ -297,7 +301,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             fwd_parallel_for((P + pj.cols - 1) / pj.cols, 1, conv_pack_tasks, &pj);
             ok = !pj.failed;
             nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false, NULL, 0, false, bp,
-                               y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi)};
+                               y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi), wp};
             if (ok) ok = nn_gemm(&ga);
         }
     }

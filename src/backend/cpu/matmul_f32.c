@@ -44,7 +44,7 @@ static void mm_product(const mm32 *p, const float *a, const float *b, float *y, 
         nn_epilogue_apply(e, y, p->n, rows, p->n);
         return;
     }
-    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e};
+    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e, NULL};
     bool ok = parallel ? nn_gemm(&g) : nn_gemm_serial(&g);
     if (!ok) ((mm32 *)p)->failed = 1;
 }

@@ -126,6 +126,7 @@ typedef struct nn_conv_fuse {
     const float *z;
     nn_act_kind act;
     float act_a, act_b;
+    const float *wp; /* W packed (nn_pack_a) for group 1, or NULL */
 } nn_conv_fuse;
 /* float32 convolution of x by w (+ bias b, may be NULL) into y with the
  * geometry s (nn_conv_prepare); f may be NULL (plain Conv). */

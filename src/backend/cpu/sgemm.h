@@ -85,16 +85,27 @@ void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, i
 /*
  * On the calling thread: C (m x n, ldc) = epi(A (m x k, lda) @ Bp), Bp
  * packed for k rows and n columns (n is a multiple of NN_NR except at the
- * end of the matrix). e is already offset to (0, 0) of this block.
+ * end of the matrix). e is already offset to (0, 0) of this block. ap,
+ * when not NULL, is A prepacked (nn_pack_a; a and lda unused); else A is
+ * packed block by block into scratch slot 3 when n is large enough to
+ * reuse it, or read in place. False when out of memory.
  */
-void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp,
-                    float *c, int64_t ldc, const nn_epilogue *e);
+bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap,
+                    const float *bp, float *c, int64_t ldc, const nn_epilogue *e);
+
+/* A (m x k, lda) packed for the kernel of this CPU: tiles of
+ * nn_gemm_tile_rows() rows, each [k][rows] (zero-padded), tile i at
+ * ap + i * rows * k. Rows r0.. of a packed A (r0 a multiple of the tile
+ * rows) start at ap + r0 * k. */
+int64_t nn_packed_a_floats(int64_t m, int64_t k);
+void nn_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap);
 
 /*
  * Whole product, split over the thread pool:
  * C (m x n) = epi(op(A) @ op(B)), op() transposing when trans_*. When bp
  * is not NULL it is B already packed (nn_pack_b over all n columns) and
- * b / ldb / trans_b are unused. Returns false when out of memory.
+ * b / ldb / trans_b are unused; the same for ap and A. Returns false when
+ * out of memory.
  */
 typedef struct nn_gemm_args {
     int64_t m, n, k;
@@ -108,12 +119,14 @@ typedef struct nn_gemm_args {
     float *c;
     int64_t ldc;
     nn_epilogue epi;
+    const float *ap; /* A prepacked (nn_pack_a, not transposed), or NULL */
 } nn_gemm_args;
 bool nn_gemm(const nn_gemm_args *g);
 /* The same on the calling thread only (for use inside parallel loops). */
 bool nn_gemm_serial(const nn_gemm_args *g);
 
-/* Per-thread scratch buffer number slot (0..3), at least floats long,
+/* Per-thread scratch buffer number slot (0..3: 0 B blocks of nn_gemm,
+ * 1 and 2 the convolution's im2col tile and row, 3 packed A), at least floats long,
  * 64-byte aligned; valid until this thread asks for the slot again. NULL
  * when out of memory. Never hold one across a fwd_parallel_for call. */
 float *nn_scratch(int slot, size_t floats);

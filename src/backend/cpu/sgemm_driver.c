@@ -76,13 +76,15 @@ typedef struct gemm_job {
     const nn_gemm_args *g;
     const float *a;  /* op(A) row-major */
     int64_t lda;
+    const float *ap; /* A packed (nn_pack_a), or NULL */
     const float *bp; /* all of B packed, or NULL */
     int64_t cols_per_task, rows_per_task, n_col_tasks;
     _Atomic int failed;
 } gemm_job;
 
 /* Columns [j0, j1) of C, all rows, packing B block by block into scratch. */
-static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, int64_t j0, int64_t j1)
+static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, const float *ap, int64_t j0,
+                      int64_t j1)
 {
     int64_t nc = block_cols(g->k);
     for (int64_t j = j0; j < j1; j += nc) {
@@ -91,7 +93,7 @@ static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, int64_
         if (!bp) return false;
         nn_pack_b(g->b, g->ldb, g->trans_b, g->k, j, w, bp);
         nn_epilogue e = nn_epilogue_at(&g->epi, 0, j);
-        nn_gemm_packed(g->m, w, g->k, a, lda, bp, g->c + j, g->ldc, &e);
+        if (!nn_gemm_packed(g->m, w, g->k, a, lda, ap, bp, g->c + j, g->ldc, &e)) return false;
     }
     return true;
 }
@@ -102,14 +104,14 @@ static void col_tasks(void *arg, int64_t t0, int64_t t1)
     for (int64_t t = t0; t < t1; t++) {
         int64_t c0 = t * j->cols_per_task, c1 = c0 + j->cols_per_task;
         if (c1 > j->g->n) c1 = j->g->n;
-        if (c0 < c1 && !gemm_cols(j->g, j->a, j->lda, c0, c1)) j->failed = 1;
+        if (c0 < c1 && !gemm_cols(j->g, j->a, j->lda, j->ap, c0, c1)) j->failed = 1;
     }
 }
 
 /* Tasks over (row block, column block) of C with B packed once. */
 static void grid_tasks(void *arg, int64_t t0, int64_t t1)
 {
-    const gemm_job *j = arg;
+    gemm_job *j = arg;
     const nn_gemm_args *g = j->g;
     for (int64_t t = t0; t < t1; t++) {
         int64_t rt = t / j->n_col_tasks, ct = t % j->n_col_tasks;
@@ -119,8 +121,10 @@ static void grid_tasks(void *arg, int64_t t0, int64_t t1)
         if (c1 > g->n) c1 = g->n;
         if (r0 >= r1 || c0 >= c1) continue;
         nn_epilogue e = nn_epilogue_at(&g->epi, r0, c0);
-        nn_gemm_packed(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda, j->bp + c0 * g->k,
-                       g->c + r0 * g->ldc + c0, g->ldc, &e);
+        if (!nn_gemm_packed(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda,
+                            j->ap ? j->ap + r0 * g->k : NULL, j->bp + c0 * g->k,
+                            g->c + r0 * g->ldc + c0, g->ldc, &e))
+            j->failed = 1;
     }
 }
 
@@ -138,6 +142,33 @@ static void pack_tasks(void *arg, int64_t t0, int64_t t1)
         if (c1 > p->g->n) c1 = p->g->n;
         if (c0 < c1) nn_pack_b(p->g->b, p->g->ldb, p->g->trans_b, p->g->k, c0, c1 - c0, p->bp + c0 * p->g->k);
     }
+}
+
+typedef struct pack_a_job {
+    const float *a;
+    int64_t lda, m, k, rows; /* rows per task: a multiple of the tile rows */
+    float *ap;
+} pack_a_job;
+
+static void pack_a_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    const pack_a_job *p = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t r0 = t * p->rows, r1 = r0 + p->rows < p->m ? r0 + p->rows : p->m;
+        if (r0 < r1) nn_pack_a(p->a + r0 * p->lda, p->lda, r1 - r0, p->k, p->ap + r0 * p->k);
+    }
+}
+
+/* A packed once for tasks that each read all of it (NULL when out of
+ * memory: they then read A in place). */
+static float *pack_a_shared(const float *a, int64_t lda, int64_t m, int64_t k, int64_t nt)
+{
+    float *ap = malloc(sizeof(float) * (size_t)nn_packed_a_floats(m, k));
+    if (!ap) return NULL;
+    int64_t mr = nn_gemm_tile_rows(), tiles = (m + mr - 1) / mr;
+    pack_a_job pj = {a, lda, m, k, (tiles + 2 * nt - 1) / (2 * nt) * mr, ap};
+    fwd_parallel_for((m + pj.rows - 1) / pj.rows, m * k > 65536 ? 1 : m, pack_a_tasks, &pj);
+    return ap;
 }
 
 /* op(A) as a row-major matrix: A itself, or a transposed copy in *tmp. */
@@ -160,16 +191,17 @@ static const float *row_major_a(const nn_gemm_args *g, int64_t *lda, float **tmp
 static bool run(const nn_gemm_args *g, bool parallel)
 {
     if (g->m <= 0 || g->n <= 0) return true;
-    int64_t lda;
+    int64_t lda = 0;
     float *tmp;
     const float *a = row_major_a(g, &lda, &tmp);
-    if (!a) return false;
+    if (!a && !g->ap) return false;
     int64_t nt = parallel ? fwd_num_threads() : 1;
     int64_t work = g->m * g->n * (g->k > 0 ? g->k : 1);
     int64_t want = work / TASK_MIN_WORK;
     if (want > 4 * nt) want = 4 * nt;
     if (want < 1) want = 1;
-    gemm_job j = {g, a, lda, g->bp, 0, 0, 1, 0};
+    gemm_job j = {g, a, lda, g->ap, g->bp, 0, 0, 1, 0};
+    float *shared_a = NULL; /* A packed here for column tasks */
     bool ok = true;
     int64_t panels = (g->n + NN_NR - 1) / NN_NR;
     if (nt == 1 || want == 1) {
@@ -177,8 +209,9 @@ static bool run(const nn_gemm_args *g, bool parallel)
             j.rows_per_task = g->m;
             j.cols_per_task = g->n;
             grid_tasks(&j, 0, 1);
+            ok = !j.failed;
         } else {
-            ok = gemm_cols(g, a, lda, 0, g->n);
+            ok = gemm_cols(g, a, lda, g->ap, 0, g->n);
         }
     } else if (!g->bp && panels >= 2 * nt && g->n >= g->m) {
         /* B the larger operand, enough column blocks: each task packs its
@@ -186,6 +219,7 @@ static bool run(const nn_gemm_args *g, bool parallel)
         int64_t tasks = want < panels ? want : panels;
         j.cols_per_task = (panels + tasks - 1) / tasks * NN_NR;
         tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
+        if (!j.ap && tasks > 1 && j.cols_per_task >= 64) j.ap = shared_a = pack_a_shared(a, lda, g->m, g->k, nt);
         fwd_parallel_for(tasks, 1, col_tasks, &j);
         ok = !j.failed;
     } else {
@@ -219,9 +253,13 @@ static bool run(const nn_gemm_args *g, bool parallel)
         int64_t rows = (row_tiles + rtasks - 1) / rtasks * mr;
         j.rows_per_task = rows < g->m ? rows : g->m;
         int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
+        if (!j.ap && j.n_col_tasks > 1 && j.cols_per_task >= 64)
+            j.ap = shared_a = pack_a_shared(a, lda, g->m, g->k, nt);
         fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);
+        ok = !j.failed;
         free(packed);
     }
+    free(shared_a);
     free(tmp);
     return ok;
 }

@@ -16,25 +16,30 @@
 #define NN_KC 256
 #define NN_MC 192
 
-/* C tile (mr x 8 or 16 columns) = (accum ? C : 0) + A rows @ B panel
- * slice (kc x 16). mr and wide are constants after inlining. */
-static inline __attribute__((always_inline)) void ukr(const int mr, const bool wide, int64_t kc,
-                                                      const float *a, int64_t lda, const float *b,
-                                                      float *c, int64_t ldc, bool accum)
+/*
+ * The kernels read A either packed (tiles of MR rows stored [k][MR]: one
+ * contiguous stream) or in place (MR row streams, lda apart); "packed" is
+ * a compile-time constant in each instantiation, like mr and wide.
+ */
+#define A_PTR(packed, MR, a, lda, r, p) ((packed) ? (a) + (p) * (MR) + (r) : (a) + (r) * (lda) + (p))
+
+/* C tile (mr x 8 or 16 columns) = (accum ? C : 0) + A tile @ B panel
+ * slice (kc x 16). */
+static inline __attribute__((always_inline)) void ukr(const int mr, const bool wide, const bool packed,
+                                                      int64_t kc, const float *a, int64_t lda,
+                                                      const float *b, float *c, int64_t ldc, bool accum)
 {
     __m256 c0[NN_MR], c1[NN_MR];
-    const float *ar[NN_MR];
     for (int r = 0; r < mr; r++) {
         c0[r] = _mm256_setzero_ps();
         c1[r] = _mm256_setzero_ps();
-        ar[r] = a + r * lda;
     }
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = wide ? _mm256_loadu_ps(b + 8) : b0;
         b += NN_NR;
         for (int r = 0; r < mr; r++) {
-            __m256 av = _mm256_broadcast_ss(ar[r] + p);
+            __m256 av = _mm256_broadcast_ss(A_PTR(packed, NN_MR, a, lda, r, p));
             c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
             if (wide) c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
         }
@@ -50,71 +55,76 @@ static inline __attribute__((always_inline)) void ukr(const int mr, const bool w
     }
 }
 
-#define UKR_CASES(WIDE)                                                   \
-    switch (mr) {                                                         \
-    case 6: ukr(6, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
-    case 5: ukr(5, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
-    case 4: ukr(4, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
-    case 3: ukr(3, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
-    case 2: ukr(2, WIDE, kc, a, lda, b, c, ldc, accum); break;            \
-    default: ukr(1, WIDE, kc, a, lda, b, c, ldc, accum); break;           \
+#define UKR_CASES(WIDE, PACKED)                                                     \
+    switch (mr) {                                                                   \
+    case 6: ukr(6, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;              \
+    case 5: ukr(5, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;              \
+    case 4: ukr(4, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;              \
+    case 3: ukr(3, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;              \
+    case 2: ukr(2, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;              \
+    default: ukr(1, WIDE, PACKED, kc, a, lda, b, c, ldc, accum); break;             \
     }
 
-static void ukr_16(int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
-                   int64_t ldc, bool accum)
+static void ukr_16(int mr, bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
+                   float *c, int64_t ldc, bool accum)
 {
-    UKR_CASES(true)
+    if (packed) {
+        UKR_CASES(true, true)
+    } else {
+        UKR_CASES(true, false)
+    }
 }
 
-static void ukr_8(int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
-                  int64_t ldc, bool accum)
+static void ukr_8(int mr, bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
+                  float *c, int64_t ldc, bool accum)
 {
-    UKR_CASES(false)
+    if (packed) {
+        UKR_CASES(false, true)
+    } else {
+        UKR_CASES(false, false)
+    }
 }
 
 /* One tile of mr rows and nr <= 16 columns; partial tiles go through a
  * small buffer so the kernel always writes whole vectors. */
-static void tile(int mr, int nr, int64_t kc, const float *a, int64_t lda, const float *b, float *c,
-                 int64_t ldc, bool accum)
+static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
+                 const float *b, float *c, int64_t ldc, bool accum)
 {
     if (nr == NN_NR) {
-        ukr_16(mr, kc, a, lda, b, c, ldc, accum);
+        ukr_16(mr, packed, kc, a, lda, b, c, ldc, accum);
         return;
     }
     if (nr == 8) {
-        ukr_8(mr, kc, a, lda, b, c, ldc, accum);
+        ukr_8(mr, packed, kc, a, lda, b, c, ldc, accum);
         return;
     }
     float tmp[NN_MR * NN_NR];
     if (accum)
         for (int r = 0; r < mr; r++) memcpy(tmp + r * NN_NR, c + r * ldc, sizeof(float) * (size_t)nr);
     if (nr < 8)
-        ukr_8(mr, kc, a, lda, b, tmp, NN_NR, accum);
+        ukr_8(mr, packed, kc, a, lda, b, tmp, NN_NR, accum);
     else
-        ukr_16(mr, kc, a, lda, b, tmp, NN_NR, accum);
+        ukr_16(mr, packed, kc, a, lda, b, tmp, NN_NR, accum);
     for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NN_NR, sizeof(float) * (size_t)nr);
 }
 
 /* ---- AVX-512 (runtime-selected): 12 x 16 tile, one zmm per row; partial
  * column counts use masked loads and stores. ---- */
 
-#define MR512 12
+#define MR512 16
 
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-ukr512(const int mr, int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
-       bool accum, __mmask16 mask)
+ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
+       float *c, int64_t ldc, bool accum, __mmask16 mask)
 {
     __m512 acc[MR512];
-    const float *ar[MR512];
-    for (int r = 0; r < mr; r++) {
-        acc[r] = _mm512_setzero_ps();
-        ar[r] = a + r * lda;
-    }
+    for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
         __m512 bv = _mm512_loadu_ps(b);
         b += NN_NR;
-        for (int r = 0; r < mr; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][p]), bv, acc[r]);
+        for (int r = 0; r < mr; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(*A_PTR(packed, MR512, a, lda, r, p)), bv, acc[r]);
     }
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
@@ -123,29 +133,40 @@ ukr512(const int mr, int64_t kc, const float *a, int64_t lda, const float *b, fl
     }
 }
 
-__attribute__((target("avx512f"))) static void tile512(int mr, int nr, int64_t kc, const float *a,
-                                                       int64_t lda, const float *b, float *c,
-                                                       int64_t ldc, bool accum)
+#define UKR512_CASES(PACKED)                                                           \
+    switch (mr) {                                                                      \
+    case 16: ukr512(16, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 15: ukr512(15, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 14: ukr512(14, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 13: ukr512(13, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 12: ukr512(12, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 11: ukr512(11, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 10: ukr512(10, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
+    case 9: ukr512(9, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 8: ukr512(8, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 7: ukr512(7, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 6: ukr512(6, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 5: ukr512(5, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 4: ukr512(4, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 3: ukr512(3, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    case 2: ukr512(2, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
+    default: ukr512(1, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;             \
+    }
+
+__attribute__((target("avx512f"))) static void tile512(int mr, int nr, bool packed, int64_t kc,
+                                                       const float *a, int64_t lda, const float *b,
+                                                       float *c, int64_t ldc, bool accum)
 {
     __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    switch (mr) {
-    case 12: ukr512(12, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 11: ukr512(11, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 10: ukr512(10, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 9: ukr512(9, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 8: ukr512(8, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 7: ukr512(7, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 6: ukr512(6, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 5: ukr512(5, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 4: ukr512(4, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 3: ukr512(3, kc, a, lda, b, c, ldc, accum, mask); break;
-    case 2: ukr512(2, kc, a, lda, b, c, ldc, accum, mask); break;
-    default: ukr512(1, kc, a, lda, b, c, ldc, accum, mask); break;
+    if (packed) {
+        UKR512_CASES(true)
+    } else {
+        UKR512_CASES(false)
     }
 }
 
-typedef void (*tile_fn)(int mr, int nr, int64_t kc, const float *a, int64_t lda, const float *b,
-                        float *c, int64_t ldc, bool accum);
+typedef void (*tile_fn)(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
+                        const float *b, float *c, int64_t ldc, bool accum);
 
 static tile_fn pick_tile(int *mr)
 {
@@ -200,20 +221,62 @@ void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, i
     }
 }
 
-void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp,
-                    float *c, int64_t ldc, const nn_epilogue *e)
+/* Rows [0, mc) and columns [0, kc) of A (lda) into tiles of tmr rows,
+ * tile i at ap + i * ldp, each [kc][tmr] (rows past mc in the last tile
+ * are zero). */
+static void pack_a_block(const float *a, int64_t lda, int64_t mc, int64_t kc, int tmr, float *ap,
+                         int64_t ldp)
 {
-    if (m <= 0 || n <= 0) return;
+    for (int64_t i = 0; i < mc; i += tmr) {
+        int64_t mr = mc - i < tmr ? mc - i : tmr;
+        float *dst = ap + i / tmr * ldp;
+        const float *src = a + i * lda;
+        if (mr == tmr && tmr == 16) {
+            for (int64_t p = 0; p < kc; p++, dst += 16)
+                for (int r = 0; r < 16; r++) dst[r] = src[r * lda + p];
+        } else {
+            for (int64_t p = 0; p < kc; p++, dst += tmr)
+                for (int64_t r = 0; r < tmr; r++) dst[r] = r < mr ? src[r * lda + p] : 0.0f;
+        }
+    }
+}
+
+int64_t nn_packed_a_floats(int64_t m, int64_t k)
+{
+    int64_t tmr = nn_gemm_tile_rows();
+    return (m + tmr - 1) / tmr * tmr * (k > 0 ? k : 1);
+}
+
+void nn_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap)
+{
+    int tmr = nn_gemm_tile_rows();
+    pack_a_block(a, lda, m, k, tmr, ap, tmr * k);
+}
+
+/* Columns per task above which packing A per block pays for itself. */
+#define PACK_A_MIN_COLS 128
+
+bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap,
+                    const float *bp, float *c, int64_t ldc, const nn_epilogue *e)
+{
+    if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
         nn_epilogue_apply(e, c, ldc, m, n);
-        return;
+        return true;
     }
     int tmr;
     tile_fn tf = pick_tile(&tmr);
     /* row blocks of at most NN_MC rows, evened out in whole tiles */
     int64_t nblk = (m + NN_MC - 1) / NN_MC, tiles = (m + tmr - 1) / tmr;
     int64_t mcb = (tiles + nblk - 1) / nblk * tmr;
+    /* A: prepacked (tile i at ap + i * tmr * k), packed here block by
+     * block when there are enough columns to reuse it, or read in place */
+    float *blk = NULL;
+    if (!ap && n >= PACK_A_MIN_COLS) {
+        blk = nn_scratch(3, (size_t)(mcb * NN_KC));
+        if (!blk) return false;
+    }
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
         kc = k - pc < NN_KC ? k - pc : NN_KC;
@@ -222,13 +285,19 @@ void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         bool accum = pc > 0, last = pc + kc == k;
         for (int64_t ic = 0; ic < m; ic += mcb) {
             int64_t mc = m - ic < mcb ? m - ic : mcb;
+            if (blk) pack_a_block(a + ic * lda + pc, lda, mc, kc, tmr, blk, tmr * kc);
             for (int64_t jr = 0; jr < n; jr += NN_NR) {
                 int nr = (int)(n - jr < NN_NR ? n - jr : NN_NR);
                 const float *b = bp + jr * k + pc * NN_NR;
                 for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
                     float *ct = c + ir * ldc + jr;
-                    tf(mr, nr, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
+                    if (ap)
+                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, ct, ldc, accum);
+                    else if (blk)
+                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, ct, ldc, accum);
+                    else
+                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
                     if (last) {
                         nn_epilogue et = nn_epilogue_at(e, ir, jr);
                         nn_epilogue_apply(&et, ct, ldc, mr, nr);
@@ -237,4 +306,5 @@ void nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
             }
         }
     }
+    return true;
 }
