@@ -269,8 +269,10 @@ FWD_API fwd_status fwd_builder_set_mode(fwd_builder *builder, const char *mode);
  * runs any shape with min[i] <= dims[i] <= max[i] for every dimension and
  * is tuned and planned for opt (memory is planned for max). rank must match
  * the input's rank; dimensions the model fixes must be given their fixed
- * value. Inputs without a profile take their fixed dims, and 1 for each
- * symbolic dim unless fwd_builder_set_batch covers it.
+ * value. Inputs without a profile take their fixed dims; a symbolic dim
+ * not covered by fwd_builder_set_batch is unbounded (min 0, opt 1, no max):
+ * any size runs, and memory is planned for the opt size, so larger sizes
+ * allocate when they run.
  */
 FWD_API fwd_status fwd_builder_set_shape(fwd_builder *builder, const char *input, int rank,
                                          const int64_t *min, const int64_t *opt,
@@ -322,7 +324,8 @@ typedef struct fwd_layer_info {
     const char *fused;      /* what was fused into it, e.g. "BatchNormalization+Relu", or "" */
     fwd_dtype precision;    /* the dtype it computes in */
     int num_inputs, num_outputs;
-    int64_t output_dims[FWD_MAX_DIMS]; /* first output at the opt shapes; -1 unknown */
+    int64_t output_dims[FWD_MAX_DIMS]; /* first output's static shape; -1 where it
+                                          depends on the input shapes */
     int output_rank;
 } fwd_layer_info;
 FWD_API fwd_status fwd_engine_layer(const fwd_engine *engine, int index, fwd_layer_info *info);
