@@ -290,7 +290,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     size_t bytes = (size_t)nn_packed_b_floats(K, P) * sizeof(float);
     if ((int64_t)bytes > COL_MAX_BYTES)
         return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "im2col buffer of %zu bytes is too large", bytes);
-    float *bp = malloc(bytes);
+    float *bp = nn_scratch(4, bytes / sizeof(float));
     if (!bp) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
     bool ok = true;
     for (int64_t n = 0; n < s->n && ok; n++) {
@@ -305,7 +305,6 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             if (ok) ok = nn_gemm(&ga);
         }
     }
-    free(bp);
     if (!ok) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
     return FWD_OK;
 }

@@ -125,10 +125,14 @@ bool nn_gemm(const nn_gemm_args *g);
 /* The same on the calling thread only (for use inside parallel loops). */
 bool nn_gemm_serial(const nn_gemm_args *g);
 
-/* Per-thread scratch buffer number slot (0..3: 0 B blocks of nn_gemm,
- * 1 and 2 the convolution's im2col tile and row, 3 packed A), at least floats long,
+/* Per-thread scratch buffer number slot (0..6: 0 B blocks of nn_gemm,
+ * 1 and 2 the convolution's im2col tile and row, 3 packed A blocks; 4..6
+ * are held by a caller across its parallel loop, whose tasks use 0..3
+ * only: 4 the convolution's whole im2col, 5 nn_gemm's whole packed B, 6
+ * its whole packed A), at least floats long,
  * 64-byte aligned; valid until this thread asks for the slot again. NULL
  * when out of memory. Never hold one across a fwd_parallel_for call. */
 float *nn_scratch(int slot, size_t floats);
+#define NN_SCRATCH_SLOTS 7
 
 #endif

@@ -16,7 +16,7 @@
 
 /* ---- scratch ---- */
 
-#define N_SLOTS 4
+#define N_SLOTS 7
 
 typedef struct scratch {
     size_t cap[N_SLOTS];
@@ -159,11 +159,11 @@ static void pack_a_tasks(void *arg, int64_t t0, int64_t t1)
     }
 }
 
-/* A packed once for tasks that each read all of it (NULL when out of
- * memory: they then read A in place). */
+/* A packed once (into the caller's scratch slot 6) for tasks that each
+ * read all of it; NULL when out of memory: they then read A in place. */
 static float *pack_a_shared(const float *a, int64_t lda, int64_t m, int64_t k, int64_t nt)
 {
-    float *ap = malloc(sizeof(float) * (size_t)nn_packed_a_floats(m, k));
+    float *ap = nn_scratch(6, (size_t)nn_packed_a_floats(m, k));
     if (!ap) return NULL;
     int64_t mr = nn_gemm_tile_rows(), tiles = (m + mr - 1) / mr;
     pack_a_job pj = {a, lda, m, k, (tiles + 2 * nt - 1) / (2 * nt) * mr, ap};
@@ -201,7 +201,6 @@ static bool run(const nn_gemm_args *g, bool parallel)
     if (want > 4 * nt) want = 4 * nt;
     if (want < 1) want = 1;
     gemm_job j = {g, a, lda, g->ap, g->bp, 0, 0, 1, 0};
-    float *shared_a = NULL; /* A packed here for column tasks */
     bool ok = true;
     int64_t panels = (g->n + NN_NR - 1) / NN_NR;
     if (nt == 1 || want == 1) {
@@ -211,7 +210,10 @@ static bool run(const nn_gemm_args *g, bool parallel)
             grid_tasks(&j, 0, 1);
             ok = !j.failed;
         } else {
-            ok = gemm_cols(g, a, lda, g->ap, 0, g->n);
+            /* several B blocks: pack A once rather than per block */
+            const float *ap = g->ap;
+            if (!ap && g->n > block_cols(g->k) && g->m * g->k >= 4096) ap = pack_a_shared(a, lda, g->m, g->k, 1);
+            ok = gemm_cols(g, a, lda, ap, 0, g->n);
         }
     } else if (!g->bp && panels >= 2 * nt && g->n >= g->m) {
         /* B the larger operand, enough column blocks: each task packs its
@@ -219,13 +221,13 @@ static bool run(const nn_gemm_args *g, bool parallel)
         int64_t tasks = want < panels ? want : panels;
         j.cols_per_task = (panels + tasks - 1) / tasks * NN_NR;
         tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
-        if (!j.ap && tasks > 1 && j.cols_per_task >= 64) j.ap = shared_a = pack_a_shared(a, lda, g->m, g->k, nt);
+        if (!j.ap && tasks > 1 && j.cols_per_task >= 64) j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
         fwd_parallel_for(tasks, 1, col_tasks, &j);
         ok = !j.failed;
     } else {
         float *packed = NULL;
         if (!g->bp) {
-            packed = malloc(sizeof(float) * (size_t)nn_packed_b_floats(g->k, g->n));
+            packed = nn_scratch(5, (size_t)nn_packed_b_floats(g->k, g->n));
             if (!packed) {
                 free(tmp);
                 return false;
@@ -254,12 +256,10 @@ static bool run(const nn_gemm_args *g, bool parallel)
         j.rows_per_task = rows < g->m ? rows : g->m;
         int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
         if (!j.ap && j.n_col_tasks > 1 && j.cols_per_task >= 64)
-            j.ap = shared_a = pack_a_shared(a, lda, g->m, g->k, nt);
+            j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
         fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);
         ok = !j.failed;
-        free(packed);
     }
-    free(shared_a);
     free(tmp);
     return ok;
 }

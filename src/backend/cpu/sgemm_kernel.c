@@ -87,8 +87,8 @@ static void ukr_8(int mr, bool packed, int64_t kc, const float *a, int64_t lda, 
 
 /* One tile of mr rows and nr <= 16 columns; partial tiles go through a
  * small buffer so the kernel always writes whole vectors. */
-static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                 const float *b, float *c, int64_t ldc, bool accum)
+static void tile_body(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
+                      const float *b, float *c, int64_t ldc, bool accum)
 {
     if (nr == NN_NR) {
         ukr_16(mr, packed, kc, a, lda, b, c, ldc, accum);
@@ -108,14 +108,59 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
     for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NN_NR, sizeof(float) * (size_t)nr);
 }
 
+static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
+                 const float *b, float *c, int64_t ldc, bool accum, const nn_epilogue *e)
+{
+    tile_body(mr, nr, packed, kc, a, lda, b, c, ldc, accum);
+    if (e) nn_epilogue_apply(e, c, ldc, mr, nr);
+}
+
 /* ---- AVX-512 (runtime-selected): 12 x 16 tile, one zmm per row; partial
  * column counts use masked loads and stores. ---- */
 
 #define MR512 16
 
+/* The cheap part of an epilogue done in registers: alpha, addends with
+ * column stride 0 or 1, Relu / Clip / LeakyRelu. Other activations run on
+ * the stored tile (nn_act_apply), still in L1. */
+typedef struct reg_epi {
+    bool on, scale;
+    float alpha;
+    int n_add;
+    const float *p[2];
+    int64_t rs[2], cs[2];
+    nn_act_kind act;
+    float lo, hi, slope;
+} reg_epi;
+
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) __m512
+epi512(const reg_epi *e, __m512 v, int r, __mmask16 mask)
+{
+    if (e->scale) v = _mm512_mul_ps(v, _mm512_set1_ps(e->alpha));
+    for (int t = 0; t < e->n_add; t++) {
+        const float *q = e->p[t] + r * e->rs[t];
+        v = _mm512_add_ps(v, e->cs[t] == 0 ? _mm512_set1_ps(q[0]) : _mm512_maskz_loadu_ps(mask, q));
+    }
+    switch (e->act) {
+    case NN_ACT_RELU: /* max(0, v) keeps NaN (the second operand) */
+        v = _mm512_max_ps(_mm512_setzero_ps(), v);
+        break;
+    case NN_ACT_CLIP:
+        v = _mm512_min_ps(_mm512_set1_ps(e->hi), _mm512_max_ps(_mm512_set1_ps(e->lo), v));
+        break;
+    case NN_ACT_LEAKY: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        v = _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(e->slope));
+        break;
+    }
+    default: break;
+    }
+    return v;
+}
+
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
 ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
-       float *c, int64_t ldc, bool accum, __mmask16 mask)
+       float *c, int64_t ldc, bool accum, __mmask16 mask, const reg_epi *e)
 {
     __m512 acc[MR512];
     for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
@@ -129,44 +174,73 @@ ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
         if (accum) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(mask, cr));
+        if (e->on) acc[r] = epi512(e, acc[r], r, mask);
         _mm512_mask_storeu_ps(cr, mask, acc[r]);
     }
 }
 
 #define UKR512_CASES(PACKED)                                                           \
     switch (mr) {                                                                      \
-    case 16: ukr512(16, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 15: ukr512(15, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 14: ukr512(14, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 13: ukr512(13, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 12: ukr512(12, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 11: ukr512(11, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 10: ukr512(10, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;            \
-    case 9: ukr512(9, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 8: ukr512(8, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 7: ukr512(7, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 6: ukr512(6, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 5: ukr512(5, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 4: ukr512(4, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 3: ukr512(3, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    case 2: ukr512(2, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;              \
-    default: ukr512(1, PACKED, kc, a, lda, b, c, ldc, accum, mask); break;             \
+    case 16: ukr512(16, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 15: ukr512(15, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 14: ukr512(14, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 13: ukr512(13, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 12: ukr512(12, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 11: ukr512(11, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 10: ukr512(10, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
+    case 9: ukr512(9, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 8: ukr512(8, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 7: ukr512(7, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 6: ukr512(6, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 5: ukr512(5, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 4: ukr512(4, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 3: ukr512(3, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    case 2: ukr512(2, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
+    default: ukr512(1, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;             \
     }
 
 __attribute__((target("avx512f"))) static void tile512(int mr, int nr, bool packed, int64_t kc,
                                                        const float *a, int64_t lda, const float *b,
-                                                       float *c, int64_t ldc, bool accum)
+                                                       float *c, int64_t ldc, bool accum,
+                                                       const nn_epilogue *e)
 {
     __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    reg_epi re = {0};
+    bool late = false; /* parts left for after the store */
+    if (e) {
+        re.on = true;
+        re.scale = e->alpha != 1.0f;
+        re.alpha = e->alpha;
+        for (int t = 0; t < 2; t++) {
+            if (!e->add[t].p) continue;
+            if (e->add[t].cs != 0 && e->add[t].cs != 1) late = true;
+            re.p[re.n_add] = e->add[t].p;
+            re.rs[re.n_add] = e->add[t].rs;
+            re.cs[re.n_add] = e->add[t].cs;
+            re.n_add++;
+        }
+        re.act = e->act;
+        re.lo = e->act_a;
+        re.hi = e->act_b;
+        re.slope = e->act_a;
+        if (late) re.on = false;
+    }
     if (packed) {
         UKR512_CASES(true)
     } else {
         UKR512_CASES(false)
     }
+    if (!e) return;
+    if (late) {
+        nn_epilogue_apply(e, c, ldc, mr, nr);
+    } else if (e->act != NN_ACT_NONE && e->act != NN_ACT_RELU && e->act != NN_ACT_CLIP &&
+               e->act != NN_ACT_LEAKY) {
+        for (int r = 0; r < mr; r++) nn_act_apply(e->act, e->act_a, e->act_b, c + r * ldc, nr);
+    }
 }
 
 typedef void (*tile_fn)(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                        const float *b, float *c, int64_t ldc, bool accum);
+                        const float *b, float *c, int64_t ldc, bool accum, const nn_epilogue *e);
 
 static tile_fn pick_tile(int *mr)
 {
@@ -277,6 +351,7 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         blk = nn_scratch(3, (size_t)(mcb * NN_KC));
         if (!blk) return false;
     }
+    bool plain = e->alpha == 1.0f && !e->add[0].p && !e->add[1].p && e->act == NN_ACT_NONE;
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
         kc = k - pc < NN_KC ? k - pc : NN_KC;
@@ -292,16 +367,18 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
                 for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
                     float *ct = c + ir * ldc + jr;
-                    if (ap)
-                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, ct, ldc, accum);
-                    else if (blk)
-                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, ct, ldc, accum);
-                    else
-                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, ct, ldc, accum);
-                    if (last) {
-                        nn_epilogue et = nn_epilogue_at(e, ir, jr);
-                        nn_epilogue_apply(&et, ct, ldc, mr, nr);
+                    nn_epilogue et;
+                    const nn_epilogue *ep = NULL;
+                    if (last && !plain) {
+                        et = nn_epilogue_at(e, ir, jr);
+                        ep = &et;
                     }
+                    if (ap)
+                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, ct, ldc, accum, ep);
+                    else if (blk)
+                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, ct, ldc, accum, ep);
+                    else
+                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, ct, ldc, accum, ep);
                 }
             }
         }
