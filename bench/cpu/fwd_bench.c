@@ -491,6 +491,7 @@ static int get_engine(const bench_opts *o, fwd_engine **e)
         if (o->save_engine) fprintf(stderr, "fwd_bench: --save-engine ignored for an engine file\n");
         return 0;
     }
+    *e = NULL;
     if (looks_like_engine(o->path)) return check(st, "loading the engine file");
     double load_ms = 0, build_ms = 0;
     if (build_engine(o, e, &load_ms, &build_ms)) return -1;
