@@ -84,20 +84,6 @@ static fwd_status infer_fused_conv(ir_infer_ctx *c)
         return ir_infer_error(c, FWD_ERR_DTYPE, "input 'X' has unsupported dtype %s",
                               fwd_dtype_name(x->dtype));
     const ir_tensor *w = in_at(c, 1);
-    /* "fwd.packed_w" (backend/cpu/cpu_prepack.h): W was packed at build
-     * time; its logical shape is "fwd.w_shape" */
-    ir_tensor logical_w;
-    if (w && ir_node_attr(c->node, "fwd.packed_w")) {
-        int n = 0;
-        const int64_t *dims = ir_attr_ints(c->node, "fwd.w_shape", &n);
-        if (!dims || n < 3 || n > IR_MAX_RANK)
-            return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "packed weight without fwd.w_shape");
-        logical_w = *w;
-        logical_w.data = NULL;
-        logical_w.shape.rank = n;
-        memcpy(logical_w.shape.dims, dims, sizeof(int64_t) * (size_t)n);
-        w = &logical_w;
-    }
     const ir_tensor *in[3] = {x, w, in_at(c, 2)};
     FWD_TRY(infer_as(c, "Conv", c->n_in < 3 ? c->n_in : 3, in));
     const ir_tensor *z = in_at(c, 3);

@@ -10,12 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_prepack.h"
 #include "backend/cpu/nn_internal.h"
 
 /* Largest im2col buffer we allocate. */
 #define COL_MAX_BYTES ((int64_t)1 << 30)
 /* Target size (floats) of one packed im2col tile: in L2 with the filters. */
-#define TILE_FLOATS ((int64_t)96 << 10)
+#define TILE_FLOATS ((int64_t)128 << 10)
+/* Whole im2col matrices up to this size (floats) are packed once and
+ * multiplied as one GEMM, which then splits along the weights. */
+#define WHOLE_FLOATS ((int64_t)256 << 10)
 
 fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
                            const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s)
@@ -279,7 +283,8 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     tile = ((P + ntiles - 1) / ntiles + NN_NR - 1) / NN_NR * NN_NR;
     ntiles = (P + tile - 1) / tile;
     int64_t ntasks = s->n * s->group * ntiles;
-    if (ntasks >= 2 * nt || nt == 1) {
+    bool whole = nn_packed_b_floats(K, P) <= WHOLE_FLOATS;
+    if (!whole && (ntasks >= 2 * nt || nt == 1)) {
         conv_tile_job j = {s, x, w, wp, b, f, y, K, P, tile, ntiles, 0};
         fwd_parallel_for(ntasks, 1, conv_tiles, &j);
         if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");
@@ -309,14 +314,46 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     return FWD_OK;
 }
 
+fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
+                          const float **data, const float **wp, float **unpacked)
+{
+    *data = w->data;
+    *wp = NULL;
+    *unpacked = NULL;
+    int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0);
+    if (mr == 0) return FWD_OK;
+    int64_t m = s->m, kk = s->cg * s->g.k_size;
+    if (mr < 1 || s->group != 1 || m % mr != 0)
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "packed weight for %lld rows does not fit",
+                                (long long)mr);
+    if (mr == nn_gemm_tile_rows()) {
+        *wp = w->data;
+        return FWD_OK;
+    }
+    /* packed for another CPU's kernel: back to row-major for this run */
+    float *u = malloc(sizeof(float) * (size_t)(m * kk + 1));
+    if (!u) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory unpacking the weight");
+    const float *src = w->data;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < kk; p++) u[i * kk + p] = src[(i / mr) * mr * kk + p * mr + i % mr];
+    *data = u;
+    *unpacked = u;
+    return FWD_OK;
+}
+
 static fwd_status conv_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
     nn_conv_shape s;
     FWD_TRY(nn_conv_prepare(k, k->in[0], k->in[1], nn_in(k, 2), k->out[0], &s));
     const ir_tensor *bt = nn_in(k, 2);
-    return nn_conv_f32(k, &s, k->in[0]->data, k->in[1]->data, bt ? bt->data : NULL, NULL,
-                       k->out[0]->data);
+    const float *w;
+    float *unpacked;
+    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
+    FWD_TRY(nn_conv_weight(k, &s, k->in[1], &w, &f.wp, &unpacked));
+    fwd_status st = nn_conv_f32(k, &s, k->in[0]->data, w, bt ? bt->data : NULL, &f, k->out[0]->data);
+    free(unpacked);
+    return st;
 }
 
 fwd_status cpu_conv(fwd_kernel_ctx *k)

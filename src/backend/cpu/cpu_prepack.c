@@ -67,11 +67,13 @@ static fwd_status pack_node(ir_graph *g, int ni)
     return FWD_OK;
 }
 
-/* ---- FusedConv: W as the GEMM's A operand ---- */
+/* ---- Conv / FusedConv: W as the GEMM's A operand ---- */
 
 static bool conv_packable(const ir_graph *g, const ir_node *n)
 {
-    if (strcmp(n->op_type, "FusedConv") != 0 || n->domain[0] != '\0' || n->n_inputs < 2) return false;
+    if ((strcmp(n->op_type, "FusedConv") != 0 && strcmp(n->op_type, "Conv") != 0) ||
+        n->domain[0] != '\0' || n->n_inputs < 2)
+        return false;
     if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_attr_int(n, "group", 1) != 1) return false;
     int w = n->inputs[1];
     if (w < 0) return false;
@@ -81,7 +83,10 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
     if (s->rank < 3 || s->rank > 5) return false;
     int64_t k = 1;
     for (int i = 1; i < s->rank; i++) k *= s->dims[i];
-    if (s->dims[0] < 1 || k < 1 || s->dims[0] > INT32_MAX || k > INT32_MAX) return false;
+    /* whole tiles only: the packed weight then has W's own size and shape */
+    if (s->dims[0] < 1 || s->dims[0] % nn_gemm_tile_rows() != 0 || k < 1 || s->dims[0] > INT32_MAX ||
+        k > INT32_MAX)
+        return false;
     return wv->t.nbytes >= (size_t)(s->dims[0] * k) * sizeof(float);
 }
 
@@ -92,37 +97,29 @@ static fwd_status pack_conv(ir_graph *g, int ni)
     const ir_shape ws = wv->t.shape;
     int64_t m = ws.dims[0], k = 1;
     for (int i = 1; i < ws.rank; i++) k *= ws.dims[i];
-    int64_t mr = nn_gemm_tile_rows();
     float *buf = malloc(sizeof(float) * (size_t)nn_packed_a_floats(m, k));
     if (!buf) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
     nn_pack_a(wv->t.data, k, m, k, buf);
-    ir_shape shape = {.rank = 3, .dims = {(m + mr - 1) / mr, k, mr}};
     const char *name = ir_graph_unique_name(g, wv->name);
     int id = -1;
-    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &shape, buf, &id)
+    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &ws, buf, &id)
                          : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     free(buf);
     FWD_TRY(st);
     n = &g->nodes[ni];
-    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 2));
-    int64_t *dims = ir_alloc(g->model, sizeof(int64_t) * (size_t)ws.rank);
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
     int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
-    if (!attrs || !dims || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!attrs || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
-    memcpy(dims, ws.dims, sizeof(int64_t) * (size_t)ws.rank);
     ir_attr *a = &attrs[n->n_attrs];
-    memset(a, 0, 2 * sizeof *a);
-    a[0].name = CPU_PACKED_W_ATTR;
-    a[0].type = IR_ATTR_INT;
-    a[0].i = mr;
-    a[1].name = CPU_W_SHAPE_ATTR;
-    a[1].type = IR_ATTR_INTS;
-    a[1].n = ws.rank;
-    a[1].ints = dims;
+    memset(a, 0, sizeof *a);
+    a->name = CPU_PACKED_W_ATTR;
+    a->type = IR_ATTR_INT;
+    a->i = nn_gemm_tile_rows();
     memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
     inputs[1] = id;
     n->attrs = attrs;
-    n->n_attrs += 2;
+    n->n_attrs += 1;
     n->inputs = inputs;
     return FWD_OK;
 }

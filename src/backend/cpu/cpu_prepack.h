@@ -9,11 +9,12 @@
  * engine stays immutable, so contexts on many threads share the packed
  * weights (and engine files store them like any constant).
  *
- * Likewise every FusedConv with group 1 and a float32 constant W [M, C,
- * k...] gets W packed as the GEMM's A operand (sgemm.h, nn_pack_a): a
- * constant [ceil(M / R), C * k..., R] for the R tile rows of this CPU,
- * with the attributes "fwd.packed_w" = R and "fwd.w_shape" = W's shape.
- * A kernel whose tile rows differ (an engine file from another CPU)
+ * Likewise every Conv and FusedConv with group 1 and a float32 constant
+ * W [M, C, k...] whose M is a multiple of the R tile rows of this CPU's
+ * GEMM kernel gets W packed as the GEMM's A operand (sgemm.h, nn_pack_a):
+ * a new constant of W's own shape and size holding the packed layout,
+ * and the attribute "fwd.packed_w" = R (shape inference is unchanged). A
+ * kernel whose tile rows differ (an engine file from another CPU)
  * unpacks it per run.
  *
  * For the builder, after the passes (the graph's final form) and for the
@@ -26,9 +27,8 @@
 
 /* The attribute that marks a packed B, holding N. */
 #define CPU_PACKED_N_ATTR "fwd.packed_n"
-/* The attributes of a packed FusedConv weight: tile rows, W's shape. */
+/* The attribute of a packed Conv/FusedConv weight: its tile rows. */
 #define CPU_PACKED_W_ATTR "fwd.packed_w"
-#define CPU_W_SHAPE_ATTR "fwd.w_shape"
 
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed);
 

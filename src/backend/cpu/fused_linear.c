@@ -43,61 +43,18 @@ static fwd_status unalias(const fwd_kernel_ctx *k, const ir_tensor *t, const ir_
     return FWD_OK;
 }
 
-/* W packed at build time (cpu_prepack.h): its logical tensor, and the
- * packed data when this CPU's kernel has the same tile rows; otherwise
- * *unpacked receives W rebuilt row-major (to free). */
-static fwd_status packed_weight(const fwd_kernel_ctx *k, const ir_tensor *w, ir_tensor *logical,
-                                const float **wp, float **unpacked)
-{
-    int n = 0;
-    const int64_t *dims = ir_attr_ints(k->node, CPU_W_SHAPE_ATTR, &n);
-    int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0);
-    if (!dims || n < 3 || n > IR_MAX_RANK || mr < 1 || w->shape.rank != 3 || w->shape.dims[2] != mr)
-        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "packed weight without a valid layout");
-    int64_t m = dims[0], kk = 1;
-    for (int i = 1; i < n; i++) kk *= dims[i];
-    if (m < 1 || kk < 1 || w->shape.dims[1] != kk || w->shape.dims[0] != (m + mr - 1) / mr)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "packed weight does not hold a [%lld, %lld] matrix",
-                                (long long)m, (long long)kk);
-    *logical = *w;
-    logical->shape.rank = n;
-    memcpy(logical->shape.dims, dims, sizeof(int64_t) * (size_t)n);
-    *unpacked = NULL;
-    *wp = NULL;
-    if (mr == nn_gemm_tile_rows()) {
-        *wp = w->data; /* the kernels read only the packed form */
-        return FWD_OK;
-    }
-    float *u = malloc(sizeof(float) * (size_t)(m * kk));
-    if (!u) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory unpacking the weight");
-    const float *src = w->data;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t p = 0; p < kk; p++) u[i * kk + p] = src[(i / mr) * mr * kk + p * mr + i % mr];
-    logical->data = u;
-    *unpacked = u;
-    return FWD_OK;
-}
-
 static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
     const ir_tensor *bt = nn_in(k, 2), *zt = nn_in(k, 3), *wt = k->in[1];
     ir_tensor *y = k->out[0];
     nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
-    ir_tensor logical_w;
-    float *unpacked = NULL;
-    if (ir_node_attr(k->node, CPU_PACKED_W_ATTR)) {
-        FWD_TRY(packed_weight(k, wt, &logical_w, &f.wp, &unpacked));
-        wt = &logical_w;
-    }
     nn_conv_shape s;
-    fwd_status st = nn_conv_prepare(k, k->in[0], wt, bt, y, &s);
-    if (st == FWD_OK && f.wp && s.group != 1)
-        st = cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "packed weight needs group 1");
-    if (st != FWD_OK) {
-        free(unpacked);
-        return st;
-    }
+    FWD_TRY(nn_conv_prepare(k, k->in[0], wt, bt, y, &s));
+    const float *wdata;
+    float *unpacked;
+    FWD_TRY(nn_conv_weight(k, &s, wt, &wdata, &f.wp, &unpacked));
+    fwd_status st = FWD_OK;
     st = read_activation(k, &f.act, &f.act_a, &f.act_b);
     if (st == FWD_OK && zt && zt->data) {
         bool same = zt->shape.rank == y->shape.rank;
@@ -107,7 +64,7 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
     float *zcopy = NULL;
     if (st == FWD_OK) st = unalias(k, zt, y, &f.z, &zcopy);
     if (st == FWD_OK)
-        st = nn_conv_f32(k, &s, k->in[0]->data, wt->data, bt ? bt->data : NULL, &f, y->data);
+        st = nn_conv_f32(k, &s, k->in[0]->data, wdata, bt ? bt->data : NULL, &f, y->data);
     free(zcopy);
     free(unpacked);
     return st;

@@ -133,6 +133,14 @@ typedef struct nn_conv_fuse {
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y);
 
+/* The weight of a Conv/FusedConv node as the GEMM reads it: *w the
+ * row-major data, or *wp the packed one when the builder packed it
+ * (attribute "fwd.packed_w", cpu_prepack.h) for this CPU's kernel; a
+ * weight packed for other tile rows is unpacked into *unpacked (to free;
+ * NULL otherwise). */
+fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
+                          const float **data, const float **wp, float **unpacked);
+
 /* MatMul (numpy semantics) of a and b into the allocated y, for float32,
  * float64 and the 32/64-bit integer dtypes (all three one dtype). */
 fwd_status nn_matmul_tensors(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,

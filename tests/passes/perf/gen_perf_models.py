@@ -54,6 +54,8 @@ def t64(a):
 
 # activations: ONNX nodes from "t" to "y", and the reference in numpy
 def act_nodes(kind):
+    if kind == "None":
+        return [h.make_node("Identity", ["t"], ["y"])], {}, lambda v: v
     if kind == "Relu":
         return [h.make_node("Relu", ["t"], ["y"])], {}, lambda v: np.maximum(v, 0)
     if kind == "Clip":
@@ -189,6 +191,13 @@ conv_case("conv7x7s2_sigmoid", [1, 3, 23, 23], [13, 3, 7, 7], "Sigmoid", strides
 conv_case("conv_tails_tanh", [1, 5, 9, 7], [7, 5, 3, 3], "Tanh")
 # float16 (computed through float32)
 conv_case("conv_f16_relu", [1, 8, 6, 6], [10, 8, 3, 3], "Relu", dtype=np.float16, pads=[1, 1, 1, 1])
+# output channels a multiple of 16: weights packed at build time
+conv_case("conv_packed_residual_relu", [1, 24, 10, 10], [32, 24, 3, 3], "Relu", residual=True,
+          pads=[1, 1, 1, 1])
+conv_case("conv_packed_7x7s2_relu", [1, 3, 20, 20], [16, 3, 7, 7], "Relu", strides=[2, 2],
+          pads=[3, 3, 3, 3])
+# a plain Conv (not fused) is packed too
+conv_case("conv_packed_1x1_plain", [1, 40, 6, 6], [16, 40, 1, 1], "None")
 
 # MatMul: batch folded into rows, bias, Relu; tails (37 rows, 70 columns)
 matmul_case("matmul_bias_relu", [2, 37, 50], [50, 70], [70], "Relu")
