@@ -20,8 +20,8 @@
 #define NN_MR 6  /* rows of the register tile */
 #define NN_NR 16 /* columns of the register tile (one packed panel) */
 
-/* Rows of the register tile the CPU runs: 12 with AVX-512 (one zmm per
- * row), else NN_MR (AVX2). FWD_NO_AVX512=1 forces the AVX2 kernel. */
+/* Rows of the register tile the CPU runs: 8 with AVX-512 (8 x 32 tiles),
+ * else NN_MR (AVX2, 6 x 16). FWD_NO_AVX512=1 forces the AVX2 kernel. */
 int nn_gemm_tile_rows(void);
 
 /* Activations of the fused epilogue (the names of ir/fused_ops.h). */

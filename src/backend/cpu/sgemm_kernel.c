@@ -1,5 +1,6 @@
 /*
- * The float32 GEMM micro-kernel (AVX2 + FMA, 6 x 16 register tile), the
+ * The float32 GEMM micro-kernels (AVX-512: 8 x 32 register tile; AVX2 +
+ * FMA: 6 x 16), the
  * packing of B into 16-column panels, and the cache-blocked loop of one
  * thread (nn_gemm_packed). See sgemm.h.
  *
@@ -109,16 +110,18 @@ static void tile_body(int mr, int nr, bool packed, int64_t kc, const float *a, i
 }
 
 static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                 const float *b, float *c, int64_t ldc, bool accum, const nn_epilogue *e)
+                 const float *b, int64_t bnext, float *c, int64_t ldc, bool accum,
+                 const nn_epilogue *e)
 {
+    (void)bnext; /* tiles of at most 16 columns */
     tile_body(mr, nr, packed, kc, a, lda, b, c, ldc, accum);
     if (e) nn_epilogue_apply(e, c, ldc, mr, nr);
 }
 
-/* ---- AVX-512 (runtime-selected): 12 x 16 tile, one zmm per row; partial
- * column counts use masked loads and stores. ---- */
+/* ---- AVX-512 (runtime-selected): 8 x 32 tiles (narrower ones at the
+ * edges); partial column counts use masked loads and stores. ---- */
 
-#define MR512 16
+#define MR512 8  /* tile rows; the tile is 8 x 32 (two zmm per row) */
 
 /* The cheap part of an epilogue done in registers: alpha, addends with
  * column stride 0 or 1, Relu / Clip / LeakyRelu. Other activations run on
@@ -134,12 +137,12 @@ typedef struct reg_epi {
 } reg_epi;
 
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) __m512
-epi512(const reg_epi *e, __m512 v, int r, __mmask16 mask)
+epi512(const reg_epi *e, __m512 v, int r, int col0, __mmask16 mask)
 {
     if (e->scale) v = _mm512_mul_ps(v, _mm512_set1_ps(e->alpha));
     for (int t = 0; t < e->n_add; t++) {
         const float *q = e->p[t] + r * e->rs[t];
-        v = _mm512_add_ps(v, e->cs[t] == 0 ? _mm512_set1_ps(q[0]) : _mm512_maskz_loadu_ps(mask, q));
+        v = _mm512_add_ps(v, e->cs[t] == 0 ? _mm512_set1_ps(q[0]) : _mm512_maskz_loadu_ps(mask, q + col0));
     }
     switch (e->act) {
     case NN_ACT_RELU: /* max(0, v) keeps NaN (the second operand) */
@@ -174,10 +177,60 @@ ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
         if (accum) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(mask, cr));
-        if (e->on) acc[r] = epi512(e, acc[r], r, mask);
+        if (e->on) acc[r] = epi512(e, acc[r], r, 0, mask);
         _mm512_mask_storeu_ps(cr, mask, acc[r]);
     }
 }
+
+/* 8 x 32 tiles: two zmm per row from two adjacent 16-column panels (b
+ * and b + bnext); 16 accumulators, 2 loads and 8 broadcasts per 16 FMAs. */
+__attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
+ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
+        int64_t bnext, float *c, int64_t ldc, bool accum, __mmask16 mask1, const reg_epi *e)
+{
+    __m512 acc0[MR512], acc1[MR512];
+    for (int r = 0; r < mr; r++) {
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+    }
+    const float *b2 = b + bnext;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b2);
+        b += NN_NR;
+        b2 += NN_NR;
+        for (int r = 0; r < mr; r++) {
+            __m512 av = _mm512_set1_ps(*A_PTR(packed, MR512, a, lda, r, p));
+            acc0[r] = _mm512_fmadd_ps(av, bv0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, bv1, acc1[r]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        if (accum) {
+            acc0[r] = _mm512_add_ps(acc0[r], _mm512_loadu_ps(cr));
+            acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(mask1, cr + 16));
+        }
+        if (e->on) {
+            acc0[r] = epi512(e, acc0[r], r, 0, 0xFFFF);
+            acc1[r] = epi512(e, acc1[r], r, 16, mask1);
+        }
+        _mm512_storeu_ps(cr, acc0[r]);
+        _mm512_mask_storeu_ps(cr + 16, mask1, acc1[r]);
+    }
+}
+
+#define UKR512W_CASES(PACKED)                                                                \
+    switch (mr) {                                                                            \
+    case 8: ukr512w(8, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 7: ukr512w(7, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 6: ukr512w(6, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 5: ukr512w(5, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 4: ukr512w(4, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 3: ukr512w(3, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    case 2: ukr512w(2, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
+    default: ukr512w(1, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;     \
+    }
 
 /* The same for tiles of at most 8 columns on 256-bit registers (twice
  * the FMA rate of 512-bit ones on AMD Zen 4): half the waste of a
@@ -228,14 +281,6 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 
 #define UKR256_CASES(PACKED)                                                           \
     switch (mr) {                                                                      \
-    case 16: ukr256(16, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 15: ukr256(15, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 14: ukr256(14, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 13: ukr256(13, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 12: ukr256(12, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 11: ukr256(11, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 10: ukr256(10, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;         \
-    case 9: ukr256(9, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
     case 8: ukr256(8, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
     case 7: ukr256(7, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
     case 6: ukr256(6, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
@@ -248,14 +293,6 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 
 #define UKR512_CASES(PACKED)                                                           \
     switch (mr) {                                                                      \
-    case 16: ukr512(16, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 15: ukr512(15, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 14: ukr512(14, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 13: ukr512(13, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 12: ukr512(12, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 11: ukr512(11, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 10: ukr512(10, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;            \
-    case 9: ukr512(9, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
     case 8: ukr512(8, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
     case 7: ukr512(7, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
     case 6: ukr512(6, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
@@ -268,10 +305,20 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 
 __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, bool packed, int64_t kc,
                                                        const float *a, int64_t lda, const float *b,
-                                                       float *c, int64_t ldc, bool accum,
-                                                       const nn_epilogue *e)
+                                                       int64_t bnext, float *c, int64_t ldc,
+                                                       bool accum, const nn_epilogue *e)
 {
+    if (nr > NN_NR && nr < 2 * NN_NR) {
+        /* a 16-column tile and a narrower one (a 256-bit one when it has
+         * at most 8 columns) waste less than one 32-column tile */
+        nn_epilogue e2;
+        if (e) e2 = nn_epilogue_at(e, 0, NN_NR);
+        tile512(mr, NN_NR, packed, kc, a, lda, b, bnext, c, ldc, accum, e);
+        tile512(mr, nr - NN_NR, packed, kc, a, lda, b + bnext, bnext, c + NN_NR, ldc, accum, e ? &e2 : NULL);
+        return;
+    }
     __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    __mmask16 mask1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
     reg_epi re = {0};
     bool late = false; /* parts left for after the store */
     if (e) {
@@ -292,7 +339,13 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
         re.slope = e->act_a;
         if (late) re.on = false;
     }
-    if (nr <= 8) {
+    if (nr > NN_NR) {
+        if (packed) {
+            UKR512W_CASES(true)
+        } else {
+            UKR512W_CASES(false)
+        }
+    } else if (nr <= 8) {
         __mmask8 m8 = (__mmask8)((1u << nr) - 1);
         if (packed) {
             UKR256_CASES(true)
@@ -314,9 +367,11 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
 }
 
 typedef void (*tile_fn)(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                        const float *b, float *c, int64_t ldc, bool accum, const nn_epilogue *e);
+                        const float *b, int64_t bnext, float *c, int64_t ldc, bool accum,
+                        const nn_epilogue *e);
 
-static tile_fn pick_tile(int *mr)
+/* The kernel for this CPU, its tile rows *mr and tile columns *nr. */
+static tile_fn pick_tile2(int *mr, int *nr)
 {
     static _Atomic int choice = -1; /* threads racing here compute the same */
     int use512 = choice;
@@ -327,7 +382,14 @@ static tile_fn pick_tile(int *mr)
         choice = use512;
     }
     *mr = use512 ? MR512 : NN_MR;
+    *nr = use512 ? 2 * NN_NR : NN_NR;
     return use512 ? tile512 : tile;
+}
+
+static tile_fn pick_tile(int *mr)
+{
+    int nr;
+    return pick_tile2(mr, &nr);
 }
 
 int nn_gemm_tile_rows(void)
@@ -380,9 +442,9 @@ static void pack_a_block(const float *a, int64_t lda, int64_t mc, int64_t kc, in
         int64_t mr = mc - i < tmr ? mc - i : tmr;
         float *dst = ap + i / tmr * ldp;
         const float *src = a + i * lda;
-        if (mr == tmr && tmr == 16) {
-            for (int64_t p = 0; p < kc; p++, dst += 16)
-                for (int r = 0; r < 16; r++) dst[r] = src[r * lda + p];
+        if (mr == tmr && tmr == 8) {
+            for (int64_t p = 0; p < kc; p++, dst += 8)
+                for (int r = 0; r < 8; r++) dst[r] = src[r * lda + p];
         } else {
             for (int64_t p = 0; p < kc; p++, dst += tmr)
                 for (int64_t r = 0; r < tmr; r++) dst[r] = r < mr ? src[r * lda + p] : 0.0f;
@@ -414,8 +476,8 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         nn_epilogue_apply(e, c, ldc, m, n);
         return true;
     }
-    int tmr;
-    tile_fn tf = pick_tile(&tmr);
+    int tmr, tnr;
+    tile_fn tf = pick_tile2(&tmr, &tnr);
     /* row blocks of at most NN_MC rows, evened out in whole tiles */
     int64_t nblk = (m + NN_MC - 1) / NN_MC, tiles = (m + tmr - 1) / tmr;
     int64_t mcb = (tiles + nblk - 1) / nblk * tmr;
@@ -436,8 +498,8 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         for (int64_t ic = 0; ic < m; ic += mcb) {
             int64_t mc = m - ic < mcb ? m - ic : mcb;
             if (blk) pack_a_block(a + ic * lda + pc, lda, mc, kc, tmr, blk, tmr * kc);
-            for (int64_t jr = 0; jr < n; jr += NN_NR) {
-                int nr = (int)(n - jr < NN_NR ? n - jr : NN_NR);
+            for (int64_t jr = 0; jr < n; jr += tnr) {
+                int nr = (int)(n - jr < tnr ? n - jr : tnr);
                 const float *b = bp + jr * k + pc * NN_NR;
                 for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
@@ -449,11 +511,11 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
                         ep = &et;
                     }
                     if (ap)
-                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, ct, ldc, accum, ep);
+                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, NN_NR * k, ct, ldc, accum, ep);
                     else if (blk)
-                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, ct, ldc, accum, ep);
+                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, NN_NR * k, ct, ldc, accum, ep);
                     else
-                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, ct, ldc, accum, ep);
+                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, NN_NR * k, ct, ldc, accum, ep);
                 }
             }
         }
