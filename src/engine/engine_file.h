@@ -71,8 +71,9 @@
  *   Subgraphs nest at most ENGINE_FILE_MAX_DEPTH deep.
  * Section 6, memory plan: u32 value count (0: no plan, else the main
  *   graph's value count), u32 reserved, u64 arena bytes, u64 unplanned
- *   bytes, then per value i64 offset (-1 unplanned), i64 capacity; every
- *   planned range lies inside the arena.
+ *   bytes, then per value i64 offset (-1 unplanned, else a multiple of
+ *   64), i64 capacity; every planned range lies inside the arena, and the arena ends at most 4096
+ *   bytes after the last planned range (0 bytes without a plan).
  * Section 7, kernel choices: u32 count (the nodes of every graph, in the
  *   order the graph section lists them, subgraphs right after the node that
  *   holds them), u32 choice per node: 0 = the backend's default kernel

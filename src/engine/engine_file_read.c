@@ -182,11 +182,21 @@ static fwd_status rd_data(rd *r, size_t want, void **data, size_t *nbytes)
 /* Bytes a tensor with data must have: the shape must be known. */
 static fwd_status data_bytes(rd *r, size_t at, const ir_tensor *t, size_t *out)
 {
-    int64_t n = ir_shape_numel(&t->shape);
     size_t esz = fwd_dtype_size(t->dtype);
     *out = 0;
-    if (n < 0 || esz == 0 || (uint64_t)n > r->L->weights_size / esz)
-        return BAD(r, at, "a tensor with data needs a known shape and dtype that fit the weights");
+    bool ok = esz != 0 && t->shape.rank >= 0;
+    /* the element count without overflow: it must fit the weights */
+    uint64_t n = 1, limit = esz ? r->L->weights_size / esz : 0;
+    for (int i = 0; ok && i < t->shape.rank; i++) {
+        int64_t d = t->shape.dims[i];
+        ok = d >= 0;
+        if (ok && d == 0) n = 0;
+        else if (ok && n) {
+            ok = (uint64_t)d <= limit / n;
+            n *= (uint64_t)d;
+        }
+    }
+    if (!ok || n > limit) return BAD(r, at, "a tensor with data needs a known shape and dtype that fit the weights");
     *out = (size_t)n * esz;
     return FWD_OK;
 }
@@ -288,6 +298,8 @@ static fwd_status rd_value(rd *r, ir_graph *g)
     if (kind > IR_VALUE_OUTER) return BAD(r, at + 8, "value '%s': unknown kind %u", name, kind);
     if (flags & ~(EF_VALUE_OUTPUT | EF_HAS_DATA | EF_VALUE_QUANT))
         return BAD(r, at + 12, "value '%s': unknown flags 0x%x", name, flags);
+    if (kind == IR_VALUE_CONST && !(flags & EF_HAS_DATA))
+        return BAD(r, at + 12, "constant '%s' has no data", name);
     FWD_TRY(rd_dtype(r, &dtype));
     FWD_TRY(rd_shape(r, &shape));
     int id;
@@ -500,6 +512,7 @@ static fwd_status rd_memplan(rd *r, struct fwd_engine *e)
     FWD_TRY(rd_u32(r, &reserved));
     FWD_TRY(rd_u64(r, &arena));
     FWD_TRY(rd_u64(r, &unplanned));
+    const size_t at_arena = at + 8;
     if (n != 0 && n != g->n_values) return BAD(r, at, "a plan of %d values for a graph of %d", n, g->n_values);
     if (reserved) return BAD(r, at + 4, "reserved field is %u", reserved);
     if (arena > (uint64_t)INT64_MAX || unplanned > (uint64_t)INT64_MAX)
@@ -507,22 +520,34 @@ static fwd_status rd_memplan(rd *r, struct fwd_engine *e)
     mem_plan *mp = &e->mem;
     mp->arena_bytes = (size_t)arena;
     mp->unplanned_bytes = (size_t)unplanned;
-    if (n == 0) return section_end(r);
+    if (n == 0) {
+        if (arena) return BAD(r, at_arena, "an arena of %llu bytes without a plan", (unsigned long long)arena);
+        return section_end(r);
+    }
     mp->offset = malloc(sizeof(int64_t) * (size_t)n);
     mp->capacity = malloc(sizeof(int64_t) * (size_t)n);
     if (!mp->offset || !mp->capacity) return oom();
     mp->n_values = n;
+    uint64_t max_end = 0;
     for (int i = 0; i < n; i++) {
         at = r->pos;
         int64_t off, cap;
         FWD_TRY(rd_i64(r, &off));
         FWD_TRY(rd_i64(r, &cap));
-        if (off < -1 || cap < 0 || (off >= 0 && ((uint64_t)off > arena || (uint64_t)cap > arena - (uint64_t)off)))
-            return BAD(r, at, "value %d: range [%lld, +%lld) outside the %llu-byte arena", i, (long long)off,
+        if (off < -1 || cap < 0 || (off >= 0 && ((uint64_t)off > arena || (uint64_t)cap > arena - (uint64_t)off)) ||
+            (off > 0 && off % 64))
+            return BAD(r, at, "value %d: range [%lld, +%lld) misaligned or outside the %llu-byte arena", i, (long long)off,
                        (long long)cap, (unsigned long long)arena);
         mp->offset[i] = off;
         mp->capacity[i] = cap;
+        if (off >= 0 && (uint64_t)(off + cap) > max_end) max_end = (uint64_t)(off + cap);
     }
+    /* an arena bigger than its ranges would only waste memory per context
+     * (or fail a huge allocation): allow the planner's alignment slack */
+    uint64_t slack = 4096;
+    if (arena > max_end + slack)
+        return BAD(r, at_arena, "arena of %llu bytes for planned ranges ending at %llu", (unsigned long long)arena,
+                   (unsigned long long)max_end);
     return section_end(r);
 }
 
