@@ -264,10 +264,12 @@ static bool same_files(const char *a, const char *b)
 
 /* Build, save, load, run both; save the loaded engine and compare bytes.
  * The saved file stays at saved (for the corruption cases). */
-static void round_trip(const char *model_path, int level, const char *saved)
+static void round_trip(const char *model_path, int level, const char *mode, int64_t batch, const char *saved)
 {
-    char name[1200], again[512];
-    snprintf(name, sizeof name, "roundtrip[O%d] %s", level, model_path);
+    char name[1200], again[512], tag[64];
+    snprintf(tag, sizeof tag, "O%d%s%s", level, strcmp(mode, "float32") ? " " : "", strcmp(mode, "float32") ? mode : "");
+    if (batch) snprintf(tag + strlen(tag), sizeof tag - strlen(tag), " batch %lld", (long long)batch);
+    snprintf(name, sizeof name, "roundtrip[%s] %s", tag, model_path);
     snprintf(again, sizeof again, "%s/again.fwe", tmpdir);
     fwd_model *m = NULL;
     fwd_builder *b = NULL;
@@ -281,6 +283,11 @@ static void round_trip(const char *model_path, int level, const char *saved)
     }
     fwd_builder_create(&b);
     fwd_builder_set_optimization(b, level);
+    if (batch) fwd_builder_set_batch(b, batch, 2 * batch);
+    if (fwd_builder_set_mode(b, mode) != FWD_OK) {
+        printf("SKIP %s: mode %s: %s\n", name, mode, fwd_last_error());
+        goto done;
+    }
     if (fwd_builder_build(b, m, &e1) != FWD_OK) {
         printf("SKIP %s: engine does not build: %s\n", name, fwd_last_error());
         goto done;
@@ -295,7 +302,7 @@ static void round_trip(const char *model_path, int level, const char *saved)
     bool sum_ok = bytes && fsize >= 32 && get_u64(bytes + OFF_CHECKSUM) == file_checksum(bytes, fsize);
     free(bytes);
     char name_sum[1300];
-    snprintf(name_sum, sizeof name_sum, "checksum[O%d] %s", level, model_path);
+    snprintf(name_sum, sizeof name_sum, "checksum[%s] %s", tag, model_path);
     check(sum_ok, name_sum, "the stored checksum differs from the documented hash of the file");
     st = fwd_engine_load(saved, &e2);
     if (st) {
@@ -326,6 +333,26 @@ static void round_trip(const char *model_path, int level, const char *saved)
             goto done;
         }
     }
+    fwd_engine_summary s1, s2;
+    if (fwd_engine_summarize(e1, &s1) || fwd_engine_summarize(e2, &s2) || strcmp(s1.mode, s2.mode) ||
+        strcmp(s1.device, s2.device) || s1.num_layers != s2.num_layers || s1.num_fused != s2.num_fused ||
+        s1.weight_bytes != s2.weight_bytes || s1.activation_bytes != s2.activation_bytes ||
+        s1.unplanned_bytes != s2.unplanned_bytes) {
+        check(false, name, "the summaries differ (mode %s/%s, weights %zu/%zu, arena %zu/%zu)", s1.mode, s2.mode,
+              s1.weight_bytes, s2.weight_bytes, s1.activation_bytes, s2.activation_bytes);
+        goto done;
+    }
+    for (int i = 0; i < n_in; i++) {
+        int64_t p1[3][FWD_MAX_DIMS], p2[3][FWD_MAX_DIMS];
+        memset(p1, 0, sizeof p1);
+        memset(p2, 0, sizeof p2);
+        fwd_status a = fwd_engine_input_profile(e1, i, p1[0], p1[1], p1[2]);
+        fwd_status c = fwd_engine_input_profile(e2, i, p2[0], p2[1], p2[2]);
+        if (a != c || memcmp(p1, p2, sizeof p1)) {
+            check(false, name, "the profile of input %d differs after loading", i);
+            goto done;
+        }
+    }
     if (!make_inputs(e1, model_path, ins, n_in)) {
         check(false, name, "cannot make inputs");
         free_inputs(ins, n_in);
@@ -351,7 +378,7 @@ static void round_trip(const char *model_path, int level, const char *saved)
         if (same) check(true, name, "%s", "");
     }
     char name2[1300];
-    snprintf(name2, sizeof name2, "resave[O%d] %s", level, model_path);
+    snprintf(name2, sizeof name2, "resave[%s] %s", tag, model_path);
     st = fwd_engine_save(e2, again);
     check(!st && same_files(saved, again), name2, "%s", st ? fwd_last_error() : "the bytes differ");
     remove(again);
@@ -715,7 +742,7 @@ int main(int argc, char **argv)
             bool zoo = strstr(models.items[i], "/zoo/") != NULL;
             if (level == 0 && zoo) continue; /* O0 of big models adds little */
             snprintf(path, sizeof path, "%s/m%d_O%d.fwe", tmpdir, i, level);
-            round_trip(models.items[i], level, path);
+            round_trip(models.items[i], level, "float32", 0, path);
             struct stat sb;
             if (stat(path, &sb) != 0) continue;
             /* the corruption cases use the engine of test_loop11 (it has
@@ -737,6 +764,17 @@ int main(int argc, char **argv)
                 remove(path);
             }
         }
+    }
+    /* float16 engines (converted weights, Casts) of the small models */
+    for (int i = 0; i < models.n; i++) {
+        if (strstr(models.items[i], "/zoo/")) continue;
+        snprintf(path, sizeof path, "%s/m%d_f16.fwe", tmpdir, i);
+        round_trip(models.items[i], 1, "float16", 0, path);
+        remove(path);
+        /* a batch profile: planned for batch 6, run at 3 */
+        if (strstr(models.items[i], "/node/")) continue;
+        round_trip(models.items[i], 1, "float32", 3, path);
+        remove(path);
     }
     if (small[0]) {
         corruption_tests(small);
