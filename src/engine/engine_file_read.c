@@ -671,8 +671,8 @@ static fwd_status read_header(loader *L, struct fwd_engine *e, section *secs)
     uint64_t file_size = hdr_u64(f, EF_OFF_FILE_SIZE);
     if (file_size != L->size) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the header says the file has %llu bytes; it has %zu (truncated or extended)",
-                 (unsigned long long)file_size, L->size);
+        snprintf(msg, sizeof msg, "the header says the file has %llu bytes; it has %zu (%s)",
+                 (unsigned long long)file_size, L->size, file_size > L->size ? "truncated" : "extra bytes at the end");
         return hdr_bad(L, EF_OFF_FILE_SIZE, msg);
     }
     uint64_t stored = hdr_u64(f, EF_OFF_CHECKSUM), sum = engine_file_checksum(f, L->size);
