@@ -40,6 +40,7 @@ suite profiles "$build/bin/test_profiles"
 suite float16 "$build/bin/test_float16" "$here/.."
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite threads "$build/bin/test_threads"
+suite engine_file "$build/bin/test_engine_file"
 suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -48,6 +49,7 @@ suite bad_inputs_asan "$asan/bin/test_bad_inputs"
 suite api_asan "$asan/bin/test_api"
 suite passes_linear_asan "$asan/bin/test_passes_linear"
 suite passes_nlp_asan "$asan/bin/test_passes_nlp"
+suite engine_file_asan "$asan/bin/test_engine_file"
 export TSAN_OPTIONS=halt_on_error=1
 suite threads_tsan "$tsan/bin/test_threads" --quick
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"

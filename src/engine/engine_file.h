@@ -71,7 +71,7 @@
  *   Subgraphs nest at most ENGINE_FILE_MAX_DEPTH deep.
  * Section 6, memory plan: u32 value count (0: no plan, else the main
  *   graph's value count), u32 reserved, u64 arena bytes, u64 unplanned
- *   bytes, then per value i64 offset (-1 unplanned, else a multiple of
+ *   bytes, u64 kernel workspace bytes (at most 2^36), then per value i64 offset (-1 unplanned, else a multiple of
  *   64), i64 capacity; every planned range lies inside the arena, and the arena ends at most 4096
  *   bytes after the last planned range (0 bytes without a plan).
  * Section 7, kernel choices: u32 count (the nodes of every graph, in the

@@ -507,11 +507,15 @@ static fwd_status rd_memplan(rd *r, struct fwd_engine *e)
     size_t at = r->pos;
     int n;
     uint32_t reserved;
-    uint64_t arena, unplanned;
+    uint64_t arena, unplanned, scratch;
     FWD_TRY(rd_count(r, 16, "memory plan value", &n));
     FWD_TRY(rd_u32(r, &reserved));
     FWD_TRY(rd_u64(r, &arena));
     FWD_TRY(rd_u64(r, &unplanned));
+    FWD_TRY(rd_u64(r, &scratch));
+    /* the kernels' workspace is allocated per context: bound it */
+    if (scratch > ((uint64_t)1 << 36))
+        return BAD(r, at + 24, "kernel workspace of %llu bytes is out of range", (unsigned long long)scratch);
     const size_t at_arena = at + 8;
     if (n != 0 && n != g->n_values) return BAD(r, at, "a plan of %d values for a graph of %d", n, g->n_values);
     if (reserved) return BAD(r, at + 4, "reserved field is %u", reserved);
@@ -520,6 +524,7 @@ static fwd_status rd_memplan(rd *r, struct fwd_engine *e)
     mem_plan *mp = &e->mem;
     mp->arena_bytes = (size_t)arena;
     mp->unplanned_bytes = (size_t)unplanned;
+    mp->scratch_bytes = (size_t)scratch;
     if (n == 0) {
         if (arena) return BAD(r, at_arena, "an arena of %llu bytes without a plan", (unsigned long long)arena);
         return section_end(r);

@@ -329,6 +329,7 @@ static void put_sections(writer *w, const struct fwd_engine *e)
     put_u32(&w->memplan, 0);
     put_u64(&w->memplan, mp->arena_bytes);
     put_u64(&w->memplan, mp->unplanned_bytes);
+    put_u64(&w->memplan, mp->scratch_bytes);
     for (int i = 0; i < nv; i++) {
         put_i64(&w->memplan, mp->offset[i]);
         put_i64(&w->memplan, mp->capacity[i]);
