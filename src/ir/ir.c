@@ -17,6 +17,9 @@ int64_t ir_shape_numel(const ir_shape *s)
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) {
         if (s->dims[i] < 0) return -1;
+        /* a product past 2^62 elements cannot be a real tensor: call it
+         * unknown rather than overflow */
+        if (s->dims[i] > 0 && n > ((int64_t)1 << 62) / s->dims[i]) return -1;
         n *= s->dims[i];
     }
     return n;

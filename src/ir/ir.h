@@ -39,7 +39,8 @@ typedef struct ir_shape {
     int64_t dims[IR_MAX_RANK];
 } ir_shape;
 
-/* Element count; -1 if any dim (or the rank) is unknown. */
+/* Element count; -1 if any dim (or the rank) is unknown, or the count
+ * would pass 2^62. */
 int64_t ir_shape_numel(const ir_shape *s);
 bool ir_shape_known(const ir_shape *s);
 bool ir_shape_equal(const ir_shape *a, const ir_shape *b);
