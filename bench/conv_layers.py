@@ -4,7 +4,9 @@ products) in Forward and in ONNX Runtime on this machine.
 
     /usr/bin/python3 bench/conv_layers.py [--build DIR] [--filter SUBSTR] [--iters N]
 
-Builds bench/op_bench.c against DIR/lib/libfwd.a (default build-nn)."""
+Builds bench/op_bench.c against DIR/lib/libfwd.a (default build-nn).
+--relu appends a Relu to each convolution, so the builder makes it a
+FusedConv (and may pick Winograd for 3x3 stride-1 ones)."""
 import argparse
 import os
 import subprocess
@@ -47,14 +49,18 @@ MATMULS = [
 ]
 
 
+RELU = False  # --relu: Conv + Relu, which the builder fuses into FusedConv
+
+
 def conv_model(c, h, m, k, s, p, g):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((m, c // g, k, k)).astype(np.float32) * 0.1
     b = rng.standard_normal((m,)).astype(np.float32)
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k], strides=[s, s],
-                            pads=[p, p, p, p], group=g)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["c" if RELU else "y"], kernel_shape=[k, k],
+                            strides=[s, s], pads=[p, p, p, p], group=g)
     oh = (h + 2 * p - k) // s + 1
-    graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, h])],
+    nodes = [node] + ([helper.make_node("Relu", ["c"], ["y"])] if RELU else [])
+    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, h])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, m, oh, oh])],
                               [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), {"x": (1, c, h, h)}
@@ -99,7 +105,10 @@ def main():
     ap.add_argument("--filter", default="")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--relu", action="store_true", help="follow each Conv by a Relu (fused: FusedConv)")
     args = ap.parse_args()
+    global RELU
+    RELU = args.relu
     env = dict(os.environ, FWD_NUM_THREADS=str(args.threads))
     tmp = tempfile.mkdtemp(prefix="fwd_bench_")
     exe = os.path.join(tmp, "op_bench")

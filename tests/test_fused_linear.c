@@ -5,8 +5,9 @@
  * optimization level 1, where the builder fuses it into one FusedConv or
  * FusedMatMul layer, and at level 0 (plain Conv/MatMul kernels). Both must
  * match the float64 reference output stored beside the model, and each
- * other closely. Convolutions with 16k output channels have their
- * weights packed by the builder (on CPUs it does that for).
+ * other closely. Convolutions with 8k output channels have their
+ * weights packed by the builder, 3x3 stride-1 ones with enough output
+ * transformed for Winograd F(2x2, 3x3) (on CPUs it does that for).
  *
  *   test_fused_linear [MODELS_DIR]
  *
@@ -63,6 +64,8 @@ static const test_case cases[] = {
     {"conv_packed_residual_relu", "FusedConv", NULL, 2},
     {"conv_packed_7x7s2_relu", "FusedConv", NULL, 1},
     {"conv_packed_1x1_plain", "Conv", NULL, 1},
+    {"conv_winograd_odd_relu", "FusedConv", NULL, 1},
+    {"conv_winograd_wide_residual_clip", "FusedConv", NULL, 2},
     {"matmul_bias_relu", "FusedMatMul", NULL, 1},
     {"matmul_batched_tanh", "FusedMatMul", NULL, 2},
     {"matmul_row_sigmoid", "FusedMatMul", NULL, 1},

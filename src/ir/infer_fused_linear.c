@@ -84,6 +84,20 @@ static fwd_status infer_fused_conv(ir_infer_ctx *c)
         return ir_infer_error(c, FWD_ERR_DTYPE, "input 'X' has unsupported dtype %s",
                               fwd_dtype_name(x->dtype));
     const ir_tensor *w = in_at(c, 1);
+    /* "fwd.w_shape" (backend/cpu/cpu_prepack.h): the weight input holds a
+     * transformed weight; its logical shape is the attribute */
+    ir_tensor logical_w;
+    int n_dims = 0;
+    const int64_t *dims = ir_attr_ints(c->node, "fwd.w_shape", &n_dims);
+    if (w && dims) {
+        if (n_dims < 3 || n_dims > IR_MAX_RANK)
+            return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "fwd.w_shape has %d dims", n_dims);
+        logical_w = *w;
+        logical_w.data = NULL;
+        logical_w.shape.rank = n_dims;
+        memcpy(logical_w.shape.dims, dims, sizeof(int64_t) * (size_t)n_dims);
+        w = &logical_w;
+    }
     const ir_tensor *in[3] = {x, w, in_at(c, 2)};
     FWD_TRY(infer_as(c, "Conv", c->n_in < 3 ? c->n_in : 3, in));
     const ir_tensor *z = in_at(c, 3);

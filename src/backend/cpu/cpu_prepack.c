@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_prepack.h"
+#include "backend/cpu/nn_internal.h"
 #include "backend/cpu/sgemm.h"
 #include "util/error.h"
 
@@ -74,7 +75,9 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
     if ((strcmp(n->op_type, "FusedConv") != 0 && strcmp(n->op_type, "Conv") != 0) ||
         n->domain[0] != '\0' || n->n_inputs < 2)
         return false;
-    if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_attr_int(n, "group", 1) != 1) return false;
+    if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_node_attr(n, CPU_WINOGRAD_ATTR) ||
+        ir_attr_int(n, "group", 1) != 1)
+        return false;
     int w = n->inputs[1];
     if (w < 0) return false;
     const ir_value *wv = &g->values[w];
@@ -124,12 +127,90 @@ static fwd_status pack_conv(ir_graph *g, int ni)
     return FWD_OK;
 }
 
+/* ---- FusedConv 3x3 stride 1: Winograd-transformed weights ---- */
+
+static bool all_ones(const ir_node *n, const char *name)
+{
+    int cnt = 0;
+    const int64_t *v = ir_attr_ints(n, name, &cnt);
+    for (int i = 0; v && i < cnt; i++)
+        if (v[i] != 1) return false;
+    return true;
+}
+
+static bool winograd_packable(const ir_graph *g, const ir_node *n)
+{
+    if (strcmp(n->op_type, "FusedConv") != 0 || !conv_packable(g, n)) return false;
+    const ir_shape *s = &g->values[n->inputs[1]].t.shape;
+    if (s->rank != 4 || s->dims[2] != 3 || s->dims[3] != 3 || s->dims[1] < 8) return false;
+    if (!all_ones(n, "strides") || !all_ones(n, "dilations")) return false;
+    /* few tiles (7x7 outputs: 16) make the 16 products stream the
+     * transformed weights for too little work: direct GEMM there */
+    if (n->n_outputs < 1 || n->outputs[0] < 0) return false;
+    const ir_shape *ys = &g->values[n->outputs[0]].t.shape;
+    if (ys->rank == 4 && ys->dims[2] >= 0 && ys->dims[3] >= 0 &&
+        ((ys->dims[2] + 1) / 2) * ((ys->dims[3] + 1) / 2) < 36)
+        return false;
+    return true;
+}
+
+static fwd_status pack_winograd(ir_graph *g, int ni)
+{
+    ir_node *n = &g->nodes[ni];
+    const ir_value *wv = &g->values[n->inputs[1]];
+    const ir_shape ws = wv->t.shape;
+    int64_t m = ws.dims[0], c = ws.dims[1];
+    size_t per = (size_t)nn_packed_a_floats(m, c); /* == m * c: m is whole tiles */
+    float *u = malloc(sizeof(float) * 16 * (size_t)(m * c));
+    float *buf = malloc(sizeof(float) * 16 * per);
+    if (!u || !buf) {
+        free(u);
+        free(buf);
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory transforming the weights of '%s'", n->name);
+    }
+    nn_winograd_weights(wv->t.data, m, c, u);
+    for (int xi = 0; xi < 16; xi++) nn_pack_a(u + xi * m * c, c, m, c, buf + xi * per);
+    free(u);
+    ir_shape shape = {.rank = 3, .dims = {16, m, c}};
+    const char *name = ir_graph_unique_name(g, wv->name);
+    int id = -1;
+    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &shape, buf, &id)
+                         : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    free(buf);
+    FWD_TRY(st);
+    n = &g->nodes[ni];
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 2));
+    int64_t *dims = ir_alloc(g->model, sizeof(int64_t) * 4);
+    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
+    if (!attrs || !dims || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
+    memcpy(dims, ws.dims, sizeof(int64_t) * 4);
+    ir_attr *a = &attrs[n->n_attrs];
+    memset(a, 0, 2 * sizeof *a);
+    a[0].name = CPU_WINOGRAD_ATTR;
+    a[0].type = IR_ATTR_INT;
+    a[0].i = nn_gemm_tile_rows();
+    a[1].name = CPU_W_SHAPE_ATTR;
+    a[1].type = IR_ATTR_INTS;
+    a[1].n = 4;
+    a[1].ints = dims;
+    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
+    inputs[1] = id;
+    n->attrs = attrs;
+    n->n_attrs += 2;
+    n->inputs = inputs;
+    return FWD_OK;
+}
+
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
 {
     int changed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         if (packable(g, &g->nodes[i])) {
             FWD_TRY(pack_node(g, i));
+            changed++;
+        } else if (winograd_packable(g, &g->nodes[i])) {
+            FWD_TRY(pack_winograd(g, i));
             changed++;
         } else if (conv_packable(g, &g->nodes[i])) {
             FWD_TRY(pack_conv(g, i));

@@ -17,6 +17,10 @@
  * kernel whose tile rows differ (an engine file from another CPU)
  * unpacks it per run.
  *
+ * FusedConvs that are 3x3, stride 1, dilation 1, group 1 with M a
+ * multiple of the tile rows get Winograd-transformed weights instead
+ * (CPU_WINOGRAD_ATTR below).
+ *
  * For the builder, after the passes (the graph's final form) and for the
  * CPU device only; the layer list does not change.
  */
@@ -29,6 +33,12 @@
 #define CPU_PACKED_N_ATTR "fwd.packed_n"
 /* The attribute of a packed Conv/FusedConv weight: its tile rows. */
 #define CPU_PACKED_W_ATTR "fwd.packed_w"
+/* A FusedConv computed by Winograd F(2x2, 3x3): "fwd.winograd" = the tile
+ * rows its weight is packed for, the weight input holds the transformed
+ * weights [16, M, C] (each [M, C] packed as the GEMM's A), and
+ * "fwd.w_shape" keeps the original weight shape for shape inference. */
+#define CPU_WINOGRAD_ATTR "fwd.winograd"
+#define CPU_W_SHAPE_ATTR "fwd.w_shape"
 
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed);
 

@@ -43,12 +43,71 @@ static fwd_status unalias(const fwd_kernel_ctx *k, const ir_tensor *t, const ir_
     return FWD_OK;
 }
 
+/* A FusedConv whose weight the builder transformed for Winograd
+ * (CPU_WINOGRAD_ATTR). Falls back to the GEMM path on the recovered
+ * weight when the run's geometry does not qualify. */
+static fwd_status fused_conv_winograd(fwd_kernel_ctx *k, nn_conv_fuse *f)
+{
+    const ir_tensor *bt = nn_in(k, 2), *ut = k->in[1];
+    ir_tensor *y = k->out[0];
+    int n = 0;
+    const int64_t *dims = ir_attr_ints(k->node, CPU_W_SHAPE_ATTR, &n);
+    int64_t mr = ir_attr_int(k->node, CPU_WINOGRAD_ATTR, 0);
+    if (!dims || n != 4 || mr < 1 || ut->shape.rank != 3 || ut->shape.dims[0] != 16 ||
+        ut->shape.dims[1] != dims[0] || ut->shape.dims[2] != dims[1] || dims[0] % mr != 0)
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "Winograd weight without a valid layout");
+    ir_tensor logical = *ut;
+    logical.shape.rank = 4;
+    memcpy(logical.shape.dims, dims, sizeof(int64_t) * 4);
+    nn_conv_shape s;
+    FWD_TRY(nn_conv_prepare(k, k->in[0], &logical, bt, y, &s));
+    int64_t m = dims[0], c = dims[1], per = m * c;
+    const float *u = ut->data;
+    float *tmp = NULL;
+    fwd_status st = FWD_OK;
+    bool packed = mr == nn_gemm_tile_rows();
+    if (!packed || !nn_winograd_applies(&s)) {
+        /* U row-major: unpack each position's matrix (packed for mr rows) */
+        tmp = malloc(sizeof(float) * (size_t)(16 * per + 9 * per + 1));
+        if (!tmp) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int xi = 0; xi < 16; xi++)
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t p = 0; p < c; p++)
+                    tmp[xi * per + i * c + p] = u[xi * per + (i / mr) * mr * c + p * mr + i % mr];
+        u = tmp;
+    }
+    if (nn_winograd_applies(&s)) {
+        st = nn_conv_winograd(k, &s, k->in[0]->data, u, packed, bt ? bt->data : NULL, f, y->data);
+    } else {
+        float *w = tmp + 16 * per;
+        nn_winograd_unweights(tmp, m, c, w);
+        st = nn_conv_f32(k, &s, k->in[0]->data, w, bt ? bt->data : NULL, f, y->data);
+    }
+    free(tmp);
+    return st;
+}
+
 static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
     const ir_tensor *bt = nn_in(k, 2), *zt = nn_in(k, 3), *wt = k->in[1];
     ir_tensor *y = k->out[0];
     nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
+    if (ir_node_attr(k->node, CPU_WINOGRAD_ATTR)) {
+        FWD_TRY(read_activation(k, &f.act, &f.act_a, &f.act_b));
+        if (zt && zt->data) {
+            if (ir_tensor_numel(zt) != ir_tensor_numel(y) || zt->shape.rank != y->shape.rank)
+                return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+            for (int i = 0; i < y->shape.rank; i++)
+                if (zt->shape.dims[i] != y->shape.dims[i])
+                    return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+        }
+        float *zcopy;
+        FWD_TRY(unalias(k, zt, y, &f.z, &zcopy));
+        fwd_status st = fused_conv_winograd(k, &f);
+        free(zcopy);
+        return st;
+    }
     nn_conv_shape s;
     FWD_TRY(nn_conv_prepare(k, k->in[0], wt, bt, y, &s));
     const float *wdata;

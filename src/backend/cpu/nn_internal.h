@@ -133,6 +133,18 @@ typedef struct nn_conv_fuse {
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y);
 
+/* Winograd F(2x2, 3x3) (conv_winograd.c). Weights w [m][c][3][3] to
+ * u [16][m][c] and back (exactly, up to rounding); whether a convolution
+ * qualifies (2-D 3x3, stride 1, dilation 1, group 1); the convolution of
+ * all images with u packed per position (nn_pack_a) when u_packed, else
+ * row-major. */
+void nn_winograd_weights(const float *w, int64_t m, int64_t c, float *u);
+void nn_winograd_unweights(const float *u, int64_t m, int64_t c, float *w);
+bool nn_winograd_applies(const nn_conv_shape *s);
+fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                            const float *u, bool u_packed, const float *b, const nn_conv_fuse *f,
+                            float *y);
+
 /* The weight of a Conv/FusedConv node as the GEMM reads it: *w the
  * row-major data, or *wp the packed one when the builder packed it
  * (attribute "fwd.packed_w", cpu_prepack.h) for this CPU's kernel; a
