@@ -7,6 +7,48 @@
 #include "backend/cpu/sgemm.h"
 #include "util/error.h"
 
+/* Whether value v is read by node ni only (no other node, not a graph
+ * output, and no subgraph in the graph that could name it). */
+static bool sole_reader(const ir_graph *g, int v, int ni)
+{
+    if (g->values[v].is_output) return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++)
+            if (n->attrs[a].type == IR_ATTR_GRAPH || n->attrs[a].type == IR_ATTR_GRAPHS) return false;
+        if (i == ni) continue;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == v) return false;
+    }
+    int uses = 0;
+    for (int j = 0; j < g->nodes[ni].n_inputs; j++) uses += g->nodes[ni].inputs[j] == v;
+    return uses == 1;
+}
+
+/* The constant holding data (shape) for input slot of node ni: the old
+ * constant itself when only this node reads it (so the unpacked weight is
+ * not kept beside the packed one), else a new constant. *id receives it. */
+static fwd_status replace_const(ir_graph *g, int ni, int slot, const ir_shape *shape, const float *data,
+                                int *id)
+{
+    int old = g->nodes[ni].inputs[slot];
+    size_t bytes = (size_t)ir_shape_numel(shape) * sizeof(float);
+    if (sole_reader(g, old, ni)) {
+        void *copy = ir_alloc(g->model, bytes ? bytes : 1);
+        if (!copy) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing weights");
+        memcpy(copy, data, bytes);
+        ir_value *v = &g->values[old];
+        v->t.data = copy;
+        v->t.nbytes = bytes;
+        v->t.shape = *shape;
+        *id = old;
+        return FWD_OK;
+    }
+    const char *name = ir_graph_unique_name(g, g->values[old].name);
+    if (!name) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    return ir_graph_add_const(g, name, FWD_FLOAT32, shape, data, id);
+}
+
 /* Whether node n's B can be packed: a float32 constant matrix with data,
  * wide enough to fill panels, and A used as it is (no transA). */
 static bool packable(const ir_graph *g, const ir_node *n)
@@ -39,10 +81,8 @@ static fwd_status pack_node(ir_graph *g, int ni)
     if (!buf) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
     nn_pack_b(bv->t.data, bv->t.shape.dims[1], tb, k, 0, nn, buf);
     ir_shape shape = {.rank = 3, .dims = {panels, k, NN_NR}};
-    const char *name = ir_graph_unique_name(g, bv->name);
     int id = -1;
-    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &shape, buf, &id)
-                         : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    fwd_status st = replace_const(g, ni, 1, &shape, buf, &id);
     free(buf);
     FWD_TRY(st);
     n = &g->nodes[ni]; /* adding a value may not move nodes, but be safe */
@@ -103,10 +143,8 @@ static fwd_status pack_conv(ir_graph *g, int ni)
     float *buf = malloc(sizeof(float) * (size_t)nn_packed_a_floats(m, k));
     if (!buf) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
     nn_pack_a(wv->t.data, k, m, k, buf);
-    const char *name = ir_graph_unique_name(g, wv->name);
     int id = -1;
-    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &ws, buf, &id)
-                         : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    fwd_status st = replace_const(g, ni, 1, &ws, buf, &id);
     free(buf);
     FWD_TRY(st);
     n = &g->nodes[ni];
@@ -172,10 +210,8 @@ static fwd_status pack_winograd(ir_graph *g, int ni)
     for (int xi = 0; xi < 16; xi++) nn_pack_a(u + xi * m * c, c, m, c, buf + xi * per);
     free(u);
     ir_shape shape = {.rank = 3, .dims = {16, m, c}};
-    const char *name = ir_graph_unique_name(g, wv->name);
     int id = -1;
-    fwd_status st = name ? ir_graph_add_const(g, name, FWD_FLOAT32, &shape, buf, &id)
-                         : fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    fwd_status st = replace_const(g, ni, 1, &shape, buf, &id);
     free(buf);
     FWD_TRY(st);
     n = &g->nodes[ni];
