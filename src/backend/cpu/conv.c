@@ -1,9 +1,15 @@
 /*
  * Conv and ConvTranspose (float32; float16/float64 through conversion).
  *
- * Conv: per image and group, im2col + sgemm (1x1 stride-1 unpadded convs
- * use the input directly); depthwise convs (one input channel per group)
- * run a direct kernel, since a GEMM with one row is wasteful.
+ * Conv (and FusedConv, fused_linear.c): per image and group, the filters
+ * times the im2col matrix on Forward's GEMM (sgemm.h), with the bias, the
+ * residual and the activation in its epilogue. The im2col matrix is
+ * packed straight into the GEMM's panels, tile by tile of output columns
+ * (each task its own tile, sized for L2), or whole for small images; 1x1
+ * stride-1 unpadded convs use the input as B directly. Weights the builder
+ * packed (cpu_prepack.h) are used as they are. Depthwise convs (one input
+ * channel per group) run a direct kernel, since a GEMM with one row is
+ * wasteful. 3x3 stride-1 FusedConvs may run Winograd (conv_winograd.c).
  * ConvTranspose: sgemm into columns, then col2im scatter-add.
  */
 #include <stdint.h>

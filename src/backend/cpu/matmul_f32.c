@@ -33,15 +33,41 @@ typedef struct mm32 {
     _Atomic int failed;
 } mm32;
 
+/* A product with few rows (a GEMV): column blocks over the threads, each
+ * an OpenBLAS call on its slice of B (memory-bound: the threads share
+ * the reading of B), then the epilogue on the block. */
+typedef struct gemv_job {
+    const mm32 *p;
+    const float *a, *b;
+    float *y;
+    int64_t rows, cols; /* per task */
+    const nn_epilogue *e;
+} gemv_job;
+
+static void gemv_blocks(void *arg, int64_t t0, int64_t t1)
+{
+    const gemv_job *j = arg;
+    const mm32 *p = j->p;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c0 = t * j->cols, c1 = c0 + j->cols < p->n ? c0 + j->cols : p->n;
+        if (c0 >= c1) continue;
+        const float *b = p->tb ? j->b + c0 * p->ldb : j->b + c0;
+        nn_sgemm_serial(p->ta, p->tb, j->rows, c1 - c0, p->k, 1.0f, j->a, p->lda, b, p->ldb, 0.0f,
+                        j->y + c0, p->n);
+        nn_epilogue e = nn_epilogue_at(j->e, 0, c0);
+        nn_epilogue_apply(&e, j->y + c0, p->n, j->rows, c1 - c0);
+    }
+}
+
 static void mm_product(const mm32 *p, const float *a, const float *b, float *y, int64_t rows,
                        const nn_epilogue *e, bool parallel)
 {
     if (rows < FEW_ROWS && p->n >= NN_NR && !p->bp) {
-        if (parallel)
-            nn_sgemm(p->ta, p->tb, rows, p->n, p->k, 1.0f, a, p->lda, b, p->ldb, 0.0f, y, p->n);
-        else
-            nn_sgemm_serial(p->ta, p->tb, rows, p->n, p->k, 1.0f, a, p->lda, b, p->ldb, 0.0f, y, p->n);
-        nn_epilogue_apply(e, y, p->n, rows, p->n);
+        int64_t nt = parallel ? fwd_num_threads() : 1, work = rows * p->n * p->k;
+        int64_t tasks = work >= 65536 * nt ? 2 * nt : 1;
+        gemv_job j = {p, a, b, y, rows, (p->n + tasks - 1) / tasks, e};
+        j.cols = (j.cols + NN_NR - 1) / NN_NR * NN_NR;
+        fwd_parallel_for((p->n + j.cols - 1) / j.cols, 1, gemv_blocks, &j);
         return;
     }
     nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e, NULL};
