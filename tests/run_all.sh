@@ -32,13 +32,14 @@ suite() { # name command...
 }
 
 suite node "$build/bin/node_tests"
+# the zoo first: later suites use the models it exports
+suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite bad_inputs "$build/bin/test_bad_inputs"
 suite api "$build/bin/test_api"
 suite passes_linear "$build/bin/test_passes_linear"
 suite passes_nlp "$build/bin/test_passes_nlp"
 suite profiles "$build/bin/test_profiles"
 suite float16 "$build/bin/test_float16" "$here/.."
-suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite threads "$build/bin/test_threads"
 suite engine_file "$build/bin/test_engine_file"
 suite example sh -c "'$here/../examples/digits/run.sh' '$build/bin/fwd' && echo '1 passed, 0 failed' || echo '0 passed, 1 failed'"
