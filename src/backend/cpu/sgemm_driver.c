@@ -241,13 +241,17 @@ static bool run(const nn_gemm_args *g, bool parallel)
          * elements is read by one task; the smaller one is shared. */
         int64_t mr = nn_gemm_tile_rows(), row_tiles = (g->m + mr - 1) / mr;
         int64_t rtasks, ctasks;
+        /* Each task streams all of the shared operand: when that is larger
+         * than a good part of L2, one task per thread. */
+        int64_t shared_floats = g->m * g->k >= g->k * g->n ? g->k * g->n : g->m * g->k;
+        int64_t per = shared_floats > BLOCK_FLOATS ? nt : want;
         if (g->m * g->k >= g->k * g->n) {
-            rtasks = want < row_tiles ? want : row_tiles;
-            ctasks = (want + rtasks - 1) / rtasks;
+            rtasks = per < row_tiles ? per : row_tiles;
+            ctasks = (per + rtasks - 1) / rtasks;
             if (ctasks > panels) ctasks = panels;
         } else {
-            ctasks = want < panels ? want : panels;
-            rtasks = (want + ctasks - 1) / ctasks;
+            ctasks = per < panels ? per : panels;
+            rtasks = (per + ctasks - 1) / ctasks;
             if (rtasks > row_tiles) rtasks = row_tiles;
         }
         j.cols_per_task = (panels + ctasks - 1) / ctasks * NN_NR;
