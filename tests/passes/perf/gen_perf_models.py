@@ -199,7 +199,7 @@ conv_case("conv_packed_7x7s2_relu", [1, 3, 20, 20], [16, 3, 7, 7], "Relu", strid
 # 3x3 stride 1 with enough tiles: Winograd F(2x2, 3x3); odd output sizes,
 # asymmetric pads, rows of more than 16 tiles, a residual, Clip
 conv_case("conv_winograd_odd_relu", [1, 16, 15, 13], [16, 16, 3, 3], "Relu", pads=[1, 0, 0, 1])
-conv_case("conv_winograd_wide_residual_clip", [1, 8, 36, 40], [24, 8, 3, 3], "Clip", residual=True,
+conv_case("conv_winograd_wide_residual_clip", [1, 8, 12, 36], [16, 8, 3, 3], "Clip", residual=True,
           pads=[1, 1, 1, 1])
 # a plain Conv (not fused) is packed too
 conv_case("conv_packed_1x1_plain", [1, 40, 6, 6], [16, 40, 1, 1], "None")
