@@ -11,22 +11,16 @@
 
 /* ---- plans ---- */
 
-/* Mark, in last_use (of graph g), the values that subgraph sg (at any
- * depth) reads from g's scope: they must live until g's end. */
-static void mark_outer_reads(const ir_graph *g, const ir_graph *sg, int *last_use)
+typedef struct keep_ctx {
+    int *last_use;
+    int end;
+} keep_ctx;
+
+/* Values that subgraphs read from this scope live to the graph's end. */
+static void keep_to_end(void *user, int id)
 {
-    for (int v = 0; v < sg->n_values; v++) {
-        if (sg->values[v].kind != IR_VALUE_OUTER) continue;
-        int id = ir_graph_find(g, sg->values[v].name);
-        if (id >= 0) last_use[id] = g->n_nodes;
-    }
-    for (int i = 0; i < sg->n_nodes; i++)
-        for (int a = 0; a < sg->nodes[i].n_attrs; a++) {
-            const ir_attr *at = &sg->nodes[i].attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer_reads(g, at->g, last_use);
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) mark_outer_reads(g, at->graphs[k], last_use);
-        }
+    keep_ctx *k = user;
+    k->last_use[id] = k->end;
 }
 
 static fwd_status plan_graph(const ir_graph *g, exec_plans *plans)
@@ -49,19 +43,15 @@ static fwd_status plan_graph(const ir_graph *g, exec_plans *plans)
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] >= 0) last_use[n->inputs[j]] = i;
     }
+    keep_ctx keep = {.last_use = last_use, .end = g->n_nodes};
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
+        ir_node_visit_outer_reads(g, n, keep_to_end, &keep);
         for (int a = 0; a < n->n_attrs; a++) {
             const ir_attr *at = &n->attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) {
-                mark_outer_reads(g, at->g, last_use);
-                FWD_TRY(plan_graph(at->g, plans));
-            }
+            if (at->type == IR_ATTR_GRAPH && at->g) FWD_TRY(plan_graph(at->g, plans));
             if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) {
-                    mark_outer_reads(g, at->graphs[k], last_use);
-                    FWD_TRY(plan_graph(at->graphs[k], plans));
-                }
+                for (int k = 0; k < at->n; k++) FWD_TRY(plan_graph(at->graphs[k], plans));
         }
     }
     for (int i = 0; i < g->n_outputs; i++) last_use[g->outputs[i]] = g->n_nodes;

@@ -36,6 +36,17 @@ typedef struct group {
     int64_t offset;
 } group;
 
+typedef struct keep_ctx {
+    int *last;
+    int end;
+} keep_ctx;
+
+static void keep_to_end(void *user, int id)
+{
+    keep_ctx *k = user;
+    k->last[id] = k->end;
+}
+
 static int find_root(int *parent, int x)
 {
     while (parent[x] != x) {
@@ -96,21 +107,9 @@ fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, mem_plan *out
             if (v >= 0 && i > last[v]) last[v] = i;
         }
     for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = nn; /* kept to the end */
+    keep_ctx keep = {.last = last, .end = nn};
     /* values that subgraphs read from this scope live to the end too */
-    for (int i = 0; i < nn; i++)
-        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
-            const ir_attr *at = &g->nodes[i].attrs[a];
-            int ng = at->type == IR_ATTR_GRAPH ? 1 : at->type == IR_ATTR_GRAPHS ? at->n : 0;
-            for (int k = 0; k < ng; k++) {
-                const ir_graph *sg = at->type == IR_ATTR_GRAPH ? at->g : at->graphs[k];
-                if (!sg) continue;
-                for (int v = 0; v < sg->n_values; v++)
-                    if (sg->values[v].kind == IR_VALUE_OUTER) {
-                        int id = ir_graph_find(g, sg->values[v].name);
-                        if (id >= 0) last[id] = nn;
-                    }
-            }
-        }
+    for (int i = 0; i < nn; i++) ir_node_visit_outer_reads(g, &g->nodes[i], keep_to_end, &keep);
 
     /* Groups: per root, the union of its members' lifetimes. Walk nodes in
      * order and merge views / in-place outputs into their input's group. */

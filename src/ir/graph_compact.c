@@ -6,22 +6,6 @@
 #include "ir/ir.h"
 #include "util/error.h"
 
-static void mark_outer(const ir_graph *g, const ir_graph *sg, bool *used)
-{
-    for (int v = 0; v < sg->n_values; v++) {
-        if (sg->values[v].kind != IR_VALUE_OUTER) continue;
-        int id = ir_graph_find(g, sg->values[v].name);
-        if (id >= 0) used[id] = true;
-    }
-    for (int i = 0; i < sg->n_nodes; i++)
-        for (int a = 0; a < sg->nodes[i].n_attrs; a++) {
-            const ir_attr *at = &sg->nodes[i].attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer(g, at->g, used);
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) mark_outer(g, at->graphs[k], used);
-        }
-}
-
 fwd_status ir_graph_compact(ir_graph *g)
 {
     int nv = g->n_values;
@@ -40,15 +24,8 @@ fwd_status ir_graph_compact(ir_graph *g)
             if (n->inputs[j] >= 0) used[n->inputs[j]] = true;
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] >= 0) used[n->outputs[j]] = true;
-        for (int a = 0; a < n->n_attrs; a++) {
-            const ir_attr *at = &n->attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer(g, at->g, used);
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) mark_outer(g, at->graphs[k], used);
-        }
     }
-    /* values of a subgraph that enclosing scopes do not see: keep OUTER
-     * placeholders only when read (covered above, they are inputs) */
+    ir_graph_mark_outer_reads(g, used);
     int w = 0;
     fwd_strmap_free(&g->by_name);
     fwd_status st = FWD_OK;

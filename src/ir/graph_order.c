@@ -5,52 +5,39 @@
 #include "ir/ir.h"
 #include "util/error.h"
 
-/* Append to deps the ids (in g) of values that the subgraphs of node n
- * read from g through outer references, at any depth. */
-static fwd_status collect_outer(const ir_graph *g, const ir_graph *sub, int **deps, int *n, int *cap)
+typedef struct dep_list {
+    int *ids;
+    int n, cap;
+    bool oom;
+} dep_list;
+
+static void add_dep(void *user, int id)
 {
-    for (int i = 0; i < sub->n_values; i++) {
-        const ir_value *v = &sub->values[i];
-        if (v->kind == IR_VALUE_OUTER) {
-            int id = ir_graph_find(g, v->name);
-            if (id < 0) continue; /* defined further out */
-            if (*n == *cap) {
-                int ncap = *cap ? *cap * 2 : 16;
-                int *nd = realloc(*deps, (size_t)ncap * sizeof *nd);
-                if (!nd) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-                *deps = nd;
-                *cap = ncap;
-            }
-            (*deps)[(*n)++] = id;
+    dep_list *d = user;
+    if (d->n == d->cap) {
+        int ncap = d->cap ? d->cap * 2 : 16;
+        int *grown = realloc(d->ids, (size_t)ncap * sizeof *grown);
+        if (!grown) {
+            d->oom = true;
+            return;
         }
+        d->ids = grown;
+        d->cap = ncap;
     }
-    for (int j = 0; j < sub->n_nodes; j++) {
-        const ir_node *sn = &sub->nodes[j];
-        for (int a = 0; a < sn->n_attrs; a++) {
-            const ir_attr *at = &sn->attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) FWD_TRY(collect_outer(g, at->g, deps, n, cap));
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) FWD_TRY(collect_outer(g, at->graphs[k], deps, n, cap));
-        }
-    }
-    return FWD_OK;
+    d->ids[d->n++] = id;
 }
 
-/* All value ids node i reads (inputs and outer references). */
+/* All value ids a node reads: its inputs and its subgraphs' outer
+ * references. */
 static fwd_status node_deps(const ir_graph *g, const ir_node *node, int **deps, int *n)
 {
-    int cap = node->n_inputs + 8;
-    *deps = malloc((size_t)cap * sizeof **deps);
-    if (!*deps) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    *n = 0;
+    dep_list d = {0};
     for (int j = 0; j < node->n_inputs; j++)
-        if (node->inputs[j] >= 0) (*deps)[(*n)++] = node->inputs[j];
-    for (int a = 0; a < node->n_attrs; a++) {
-        const ir_attr *at = &node->attrs[a];
-        if (at->type == IR_ATTR_GRAPH && at->g) FWD_TRY(collect_outer(g, at->g, deps, n, &cap));
-        if (at->type == IR_ATTR_GRAPHS)
-            for (int k = 0; k < at->n; k++) FWD_TRY(collect_outer(g, at->graphs[k], deps, n, &cap));
-    }
+        if (node->inputs[j] >= 0) add_dep(&d, node->inputs[j]);
+    ir_node_visit_outer_reads(g, node, add_dep, &d);
+    *deps = d.ids;
+    *n = d.n;
+    if (d.oom) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     return FWD_OK;
 }
 

@@ -211,6 +211,14 @@ fwd_status ir_graph_add_node(ir_graph *g, const char *op_type, const char *name,
                              const int *inputs, int n_inputs,
                              const int *outputs, int n_outputs,
                              const ir_attr *attrs, int n_attrs, int *index);
+/* Call fn(user, id) for each value id of g that node n's subgraphs (at
+ * any depth) read by outer reference (a name they do not define). */
+typedef void (*ir_outer_fn)(void *user, int id);
+void ir_node_visit_outer_reads(const ir_graph *g, const ir_node *n, ir_outer_fn fn, void *user);
+/* Set used[id] for every value of g read by outer reference from any of
+ * its nodes' subgraphs. */
+void ir_graph_mark_outer_reads(const ir_graph *g, bool *used);
+
 /* Drop values nothing refers to (not an input, output, node operand or
  * subgraph outer reference) and renumber the rest; producers stay valid. */
 fwd_status ir_graph_compact(ir_graph *g);

@@ -4,21 +4,7 @@
 #include "passes/passes.h"
 #include "util/error.h"
 
-static void mark_outer(const ir_graph *g, const ir_graph *sg, bool *used)
-{
-    for (int v = 0; v < sg->n_values; v++) {
-        if (sg->values[v].kind != IR_VALUE_OUTER) continue;
-        int id = ir_graph_find(g, sg->values[v].name);
-        if (id >= 0) used[id] = true;
-    }
-    for (int i = 0; i < sg->n_nodes; i++)
-        for (int a = 0; a < sg->nodes[i].n_attrs; a++) {
-            const ir_attr *at = &sg->nodes[i].attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer(g, at->g, used);
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) mark_outer(g, at->graphs[k], used);
-        }
-}
+static void set_used(void *user, int id) { ((bool *)user)[id] = true; }
 
 fwd_status pass_remove_dead_nodes(ir_graph *g, int *n_removed)
 {
@@ -44,12 +30,7 @@ fwd_status pass_remove_dead_nodes(ir_graph *g, int *n_removed)
         }
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] >= 0) used[n->inputs[j]] = true;
-        for (int a = 0; a < n->n_attrs; a++) {
-            const ir_attr *at = &n->attrs[a];
-            if (at->type == IR_ATTR_GRAPH && at->g) mark_outer(g, at->g, used);
-            if (at->type == IR_ATTR_GRAPHS)
-                for (int k = 0; k < at->n; k++) mark_outer(g, at->graphs[k], used);
-        }
+        ir_node_visit_outer_reads(g, n, set_used, used);
     }
     fwd_status st = removed ? ir_graph_remove_nodes(g, drop) : FWD_OK;
     free(used);
