@@ -18,6 +18,9 @@ typedef struct fwd_backend {
     fwd_status (*run_node)(struct fwd_kernel_ctx *k);
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);
+    /* Backend-specific build step on the final graph (e.g. packing
+     * constant weights into the kernels' layouts); may be NULL. */
+    fwd_status (*prepare_graph)(ir_graph *g, int *n_changed);
     /* Copy between host and this device (dir: 0 host->dev, 1 dev->host,
      * 2 dev->dev). */
     fwd_status (*copy)(void *dst, const void *src, size_t bytes, int dir);

@@ -185,6 +185,11 @@ static fwd_status run_passes(const struct fwd_builder *b, struct fwd_engine *e)
         fwd_log(FWD_LOG_VERBOSE, "pass '%s': %d changes, %d nodes", pipeline[i].name, changed, g->n_nodes);
     }
     if (b->progress) b->progress("passes", nsteps, nsteps, b->progress_user);
+    if (e->backend->prepare_graph) {
+        int packed = 0;
+        FWD_TRY(e->backend->prepare_graph(g, &packed));
+        fwd_log(FWD_LOG_VERBOSE, "%s backend prepared %d layers", e->backend->name, packed);
+    }
     FWD_TRY(ir_graph_compact(g));
     return ir_graph_validate(g);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/cpu_prepack.h"
 #include "util/strmap.h"
 
 static const cpu_kernel_entry *const families[] = {
@@ -83,5 +84,6 @@ const fwd_backend fwd_backend_cpu = {
     .run_node = cpu_run_node,
     .alloc = cpu_alloc,
     .free = cpu_free,
+    .prepare_graph = cpu_prepack_weights,
     .copy = cpu_copy,
 };
