@@ -165,6 +165,34 @@ static void test_shape_folding(const char *file, int want_max_layers)
     fwd_model_free(m);
 }
 
+/* Weights in an external data file are read from beside the model. */
+static void test_external_weights(void)
+{
+    char path[4096];
+    path_of(path, sizeof path, "tests/models/external_weights.onnx");
+    fwd_model *m = NULL;
+    fwd_builder *b = NULL;
+    fwd_engine *e = NULL;
+    fwd_context *c = NULL;
+    fwd_status st = fwd_model_load(path, &m);
+    expect(st, FWD_OK, NULL, "load a model with external weights");
+    if (st) return;
+    fwd_builder_create(&b);
+    st = fwd_builder_build(b, m, &e);
+    if (st == FWD_OK) st = fwd_context_create(e, &c);
+    float x[4] = {1, 1, 1, 1};
+    fwd_tensor in = {.name = "x", .dtype = FWD_FLOAT32, .rank = 1, .dims = {4}, .data = x, .size = sizeof x};
+    fwd_tensor out = {.name = "y"};
+    if (st == FWD_OK) st = fwd_context_run(c, &in, 1, &out, 1);
+    int ok = st == FWD_OK && out.rank == 1 && out.dims[0] == 4;
+    for (int i = 0; ok && i < 4; i++) ok = ((float *)out.data)[i] == (float)(i + 1);
+    check(ok, "external weights read as [1,2,3,4] (%s)", st ? fwd_last_error() : "ok");
+    fwd_context_free(c);
+    fwd_engine_free(e);
+    fwd_builder_free(b);
+    fwd_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(root, sizeof root, "%s", argc > 1 ? argv[1] : FWD_TESTS_DIR "/..");
@@ -172,6 +200,7 @@ int main(int argc, char **argv)
     test_run_checks();
     test_shape_folding("tests/models/shape_chain_static.onnx", 2);
     test_shape_folding("tests/models/shape_chain_dynamic.onnx", 6);
+    test_external_weights();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -37,9 +37,24 @@ def shape_chain(batch):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def external_weights():
+    """y = x * W with W = [1, 2, 3, 4] stored in the external file
+    external_weights.bin (at offset 0, as onnx writes it)."""
+    w = numpy_helper.from_array(np.array([1, 2, 3, 4], dtype=np.float32), "W")
+    g = helper.make_graph([helper.make_node("Mul", ["x", "W"], ["y"], name="mul")], "external",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m)
+    onnx.save_model(m, os.path.join(HERE, "external_weights.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="external_weights.bin",
+                    size_threshold=0)
+
+
 def main():
     save(shape_chain(2), "shape_chain_static.onnx")
     save(shape_chain("N"), "shape_chain_dynamic.onnx")
+    external_weights()
 
 
 if __name__ == "__main__":
