@@ -364,11 +364,9 @@ fwd_status cpu_layernorm(fwd_kernel_ctx *k)
     if (O * D == 0) return FWD_OK;
     const ir_tensor *bt = opt_in(k, 2);
     size_t n = (size_t)D * (bt ? 2 : 1);
-    float *f = malloc(sizeof(float) * n);
-    double *d = malloc(sizeof(double) * n);
+    float *f = fwd_kernel_scratch(k, sizeof(float) * n);
+    double *d = fwd_kernel_scratch(k, sizeof(double) * n);
     if (!f || !d) {
-        free(f);
-        free(d);
         return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     }
     fwd_status s = expand_param(k, k->in[1], "Scale", &ns, D, f, d);
@@ -378,8 +376,6 @@ fwd_status cpu_layernorm(fwd_kernel_ctx *k)
                     ir_attr_float(k->node, "epsilon", 1e-5f)};
         fwd_parallel_for(O, red_grain(D * 3), ln_task, &j);
     }
-    free(f);
-    free(d);
     return s;
 }
 

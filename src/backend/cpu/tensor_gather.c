@@ -45,19 +45,17 @@ fwd_status tns_gather(fwd_kernel_ctx *k)
     int64_t n = (int64_t)ir_tensor_numel(ti), len = x->shape.dims[axis], outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
     for (int i = (int)axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    int64_t *idx = fwd_kernel_scratch(k, sizeof(int64_t) * (size_t)(n + 1));
     if (!idx) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t i = 0; i < n; i++) {
         idx[i] = cpu_get_index(ti, i);
         fwd_status s = check_index(k, &idx[i], len, "indices");
         if (s != FWD_OK) {
-            free(idx);
             return s;
         }
     }
     gather_job j = {x->data, y->data, idx, n, len, inner * (int64_t)fwd_dtype_size(x->dtype)};
     if (outer * n > 0 && j.inner_bytes > 0) fwd_parallel_for(outer * n, (1 << 14) / j.inner_bytes + 1, gather_rows, &j);
-    free(idx);
     return FWD_OK;
 }
 

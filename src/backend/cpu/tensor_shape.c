@@ -99,7 +99,7 @@ fwd_status tns_concat(fwd_kernel_ctx *k)
     size_t es = fwd_dtype_size(y->dtype);
     int64_t outer = 1;
     for (int i = 0; i < axis; i++) outer *= y->shape.dims[i];
-    int64_t *in_row = malloc(sizeof(int64_t) * (size_t)(k->n_in + 1));
+    int64_t *in_row = fwd_kernel_scratch(k, sizeof(int64_t) * (size_t)(k->n_in + 1));
     if (!in_row) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     int64_t out_row = 0;
     for (int i = 0; i < k->n_in; i++) {
@@ -116,7 +116,6 @@ fwd_status tns_concat(fwd_kernel_ctx *k)
     } else if (outer > 1 && out_row > 0) {
         fwd_parallel_for(outer, (1 << 16) / out_row + 1, concat_rows, &j);
     }
-    free(in_row);
     return FWD_OK;
 }
 
