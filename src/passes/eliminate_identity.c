@@ -10,8 +10,6 @@
  *  - else (Y is a graph output fed by a graph input, a constant or another
  *    graph output) the node stays: the output must exist under its name.
  */
-#include <stdlib.h>
-
 #include "passes/passes.h"
 #include "passes/pattern.h"
 #include "util/error.h"
@@ -34,13 +32,10 @@ fwd_status pass_eliminate_identity(ir_graph *g, const pass_ctx *c, int *n_change
 {
     (void)c;
     *n_changed = 0;
-    pat_uses u;
-    FWD_TRY(pat_uses_build(g, &u));
-    bool *drop = calloc((size_t)g->n_nodes + 1, sizeof *drop);
-    if (!drop) {
-        pat_uses_free(&u);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory eliminating identities");
-    }
+    pat_sweep sw;
+    FWD_TRY(pat_sweep_begin(g, &sw, "eliminating identities"));
+    const pat_uses *u = &sw.u;
+    bool *drop = sw.drop;
     int changed = 0;
     /* Nodes are in topological order, so a chain of identities collapses in
      * one walk: inputs rewired by an earlier removal are seen by later ones.
@@ -48,14 +43,14 @@ fwd_status pass_eliminate_identity(ir_graph *g, const pass_ctx *c, int *n_change
      * are graph outputs or read by subgraphs. */
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = &g->nodes[i];
-        if (!removable(g, &u, n)) continue;
+        if (!removable(g, u, n)) continue;
         int x = n->inputs[0], y = n->outputs[0];
         if (x == y) continue;
-        if (!pat_pinned(&u, y)) {
+        if (!pat_pinned(u, y)) {
             pat_replace_uses(g, y, x);
         } else {
             int p = pat_producer(g, x);
-            if (pat_pinned(&u, x) || g->values[x].kind != IR_VALUE_INTERMEDIATE || p < 0 || drop[p])
+            if (pat_pinned(u, x) || g->values[x].kind != IR_VALUE_INTERMEDIATE || p < 0 || drop[p])
                 continue;
             ir_node *pn = &g->nodes[p];
             for (int j = 0; j < pn->n_outputs; j++)
@@ -67,9 +62,6 @@ fwd_status pass_eliminate_identity(ir_graph *g, const pass_ctx *c, int *n_change
         drop[i] = true;
         changed++;
     }
-    fwd_status st = changed ? ir_graph_remove_nodes(g, drop) : FWD_OK;
-    free(drop);
-    pat_uses_free(&u);
     *n_changed = changed;
-    return st;
+    return pat_sweep_end(g, &sw, FWD_OK, changed);
 }

@@ -131,8 +131,7 @@ static bool reshape_independent(const ir_graph *g, const ir_node *n)
 
 typedef struct sweep {
     ir_graph *g;
-    pat_uses u;
-    bool *drop;    /* nodes to remove at the end of the sweep */
+    pat_sweep s;   /* the use index; s.drop: nodes to remove at the end */
     bool *touched; /* nodes rewritten or dropped this sweep */
     int changed;
 } sweep;
@@ -145,8 +144,8 @@ static void bypass(sweep *w, int i, int to, int p)
     int out = g->nodes[i].outputs[0];
     int in = g->nodes[i].inputs[0];
     pat_replace_uses(g, out, to);
-    w->drop[i] = w->touched[i] = true;
-    if (p >= 0 && pat_single_consumer(&w->u, in) == i) w->drop[p] = w->touched[p] = true;
+    w->s.drop[i] = w->touched[i] = true;
+    if (p >= 0 && pat_single_consumer(&w->s.u, in) == i) w->s.drop[p] = w->touched[p] = true;
     w->changed++;
 }
 
@@ -159,7 +158,7 @@ static fwd_status visit_transpose(sweep *w, int i)
     int len = transpose_perm(n, g->values[in].t.shape.rank, p2);
     if (len < 0) return FWD_OK;
     if (perm_identity(p2, len)) {
-        if (!pat_pinned(&w->u, out)) bypass(w, i, in, -1);
+        if (!pat_pinned(&w->s.u, out)) bypass(w, i, in, -1);
         return FWD_OK;
     }
     int pi = pat_producer(g, in);
@@ -169,15 +168,15 @@ static fwd_status visit_transpose(sweep *w, int i)
     if (transpose_perm(t1, g->values[x].t.shape.rank, p1) != len) return FWD_OK;
     for (int j = 0; j < len; j++) c[j] = p1[p2[j]];
     if (perm_identity(c, len)) {
-        if (!pat_pinned(&w->u, out)) bypass(w, i, x, pi);
+        if (!pat_pinned(&w->s.u, out)) bypass(w, i, x, pi);
         return FWD_OK;
     }
     /* merge only when the first Transpose goes away */
-    if (pat_single_consumer(&w->u, in) != i) return FWD_OK;
+    if (pat_single_consumer(&w->s.u, in) != i) return FWD_OK;
     FWD_TRY(set_perm(g, n, c, len));
     n->inputs[0] = x;
     w->touched[i] = true;
-    w->drop[pi] = w->touched[pi] = true;
+    w->s.drop[pi] = w->touched[pi] = true;
     w->changed++;
     return FWD_OK;
 }
@@ -187,7 +186,7 @@ static void visit_view(sweep *w, int i)
     ir_graph *g = w->g;
     ir_node *n = &g->nodes[i];
     int in = n->inputs[0], out = n->outputs[0];
-    bool pinned = pat_pinned(&w->u, out);
+    bool pinned = pat_pinned(&w->s.u, out);
     if (!pinned && same_static_shape(g, in, out)) {
         bypass(w, i, in, -1);
         return;
@@ -214,10 +213,10 @@ static void visit_view(sweep *w, int i)
     }
     /* Reshape(view(x), s) reads x */
     if (pat_is_op(n, "Reshape") && reshape_independent(g, n)) {
-        bool only = pat_single_consumer(&w->u, in) == i;
+        bool only = pat_single_consumer(&w->s.u, in) == i;
         n->inputs[0] = x;
         w->touched[i] = true;
-        if (only) w->drop[pi] = w->touched[pi] = true;
+        if (only) w->s.drop[pi] = w->touched[pi] = true;
         w->changed++;
     }
 }
@@ -229,10 +228,9 @@ fwd_status pass_eliminate_transpose_reshape(ir_graph *g, const pass_ctx *c, int 
     fwd_status st = FWD_OK;
     for (int s = 0; s < MAX_SWEEPS; s++) {
         sweep w = {.g = g};
-        FWD_TRY(pat_uses_build(g, &w.u));
-        w.drop = calloc((size_t)g->n_nodes + 1, sizeof *w.drop);
+        FWD_TRY(pat_sweep_begin(g, &w.s, "simplifying Transposes"));
         w.touched = calloc((size_t)g->n_nodes + 1, sizeof *w.touched);
-        if (!w.drop || !w.touched) st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory simplifying Transposes");
+        if (!w.touched) st = fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory simplifying Transposes");
         for (int i = 0; i < g->n_nodes && !st; i++) {
             ir_node *n = &g->nodes[i];
             if (w.touched[i] || n->n_inputs < 1 || n->n_outputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
@@ -242,10 +240,8 @@ fwd_status pass_eliminate_transpose_reshape(ir_graph *g, const pass_ctx *c, int 
             else if (is_view(n))
                 visit_view(&w, i);
         }
-        if (!st && w.changed) st = ir_graph_remove_nodes(g, w.drop);
-        free(w.drop);
+        st = pat_sweep_end(g, &w.s, st, w.changed);
         free(w.touched);
-        pat_uses_free(&w.u);
         if (st) return st;
         *n_changed += w.changed;
         if (!w.changed) break;

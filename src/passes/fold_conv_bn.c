@@ -141,33 +141,25 @@ fwd_status pass_fold_conv_bn(ir_graph *g, const pass_ctx *c, int *n_changed)
 {
     (void)c;
     *n_changed = 0;
-    pat_uses u;
-    FWD_TRY(pat_uses_build(g, &u));
-    /* room for the original nodes and one appended node per match */
-    int n0 = g->n_nodes;
-    bool *drop = calloc((size_t)n0 * 2 + 1, sizeof *drop);
-    if (!drop) {
-        pat_uses_free(&u);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory folding BatchNormalization");
-    }
+    pat_sweep sw;
+    FWD_TRY(pat_sweep_begin(g, &sw, "folding BatchNormalization"));
+    const pat_uses *u = &sw.u;
+    bool *drop = sw.drop;
     fwd_status st = FWD_OK;
     int changed = 0;
-    for (int i = 0; i < n0 && !st; i++) {
+    for (int i = 0; i < sw.n0 && !st; i++) {
         const ir_node *n = &g->nodes[i];
         if (!pat_is_op(n, "Conv") && !pat_is_op(n, "ConvTranspose")) continue;
         if (n->n_outputs != 1 || n->outputs[0] < 0 || n->n_inputs < 2) continue;
-        int bi = pat_single_consumer(&u, n->outputs[0]);
+        int bi = pat_single_consumer(u, n->outputs[0]);
         if (bi < 0 || drop[bi] || !pat_is_op(&g->nodes[bi], "BatchNormalization")) continue;
         bool done;
-        st = try_fold(g, &u, i, bi, &done);
+        st = try_fold(g, u, i, bi, &done);
         if (!st && done) {
             drop[i] = drop[bi] = true;
             changed++;
         }
     }
-    if (!st && changed) st = ir_graph_remove_nodes(g, drop);
-    free(drop);
-    pat_uses_free(&u);
     *n_changed = changed;
-    return st;
+    return pat_sweep_end(g, &sw, st, changed);
 }

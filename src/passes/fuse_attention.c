@@ -9,35 +9,16 @@
  * Every intermediate value must be read by the chain alone, and the mask
  * must not broadcast the scores to a bigger shape.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "passes/passes.h"
 #include "passes/pattern.h"
 #include "util/error.h"
-
-#define MAX_MATCH 8
 
 typedef struct att_match {
     int q, k, v, mask, y;
     bool k_transposed;
     float scale;
-    int nodes[MAX_MATCH];
-    int n_nodes;
+    pat_nodes nodes; /* at most 6 */
 } att_match;
-
-static void add_node(att_match *m, int i)
-{
-    if (m->n_nodes < MAX_MATCH) m->nodes[m->n_nodes++] = i;
-}
-
-/* Node producing v when it is op_type and v is read by one slot only. */
-static int single_use_producer(const ir_graph *g, const pat_uses *u, int v, const char *op_type)
-{
-    int p = pat_producer(g, v);
-    if (p < 0 || !pat_is_op(&g->nodes[p], op_type) || pat_single_consumer(u, v) < 0) return -1;
-    return p;
-}
 
 /* Whether dim a of the mask may leave score dim b as it is under
  * broadcasting. Unknown dims pass unless the scores' dim is a known 1
@@ -72,18 +53,18 @@ static bool match_scores(const ir_graph *g, const pat_uses *u, int s, att_match 
             }
             m->scale = (float)c;
             mm_out = pn->inputs[1 - side];
-            add_node(m, p);
+            pat_nodes_add(&m->nodes, p);
             break;
         }
         if (mm_out == s) return false;
     }
-    int mm = single_use_producer(g, u, mm_out, "MatMul");
+    int mm = pat_single_use_producer(g, u, mm_out, "MatMul");
     if (mm < 0) return false;
     m->q = g->nodes[mm].inputs[0];
     int kt = g->nodes[mm].inputs[1];
-    add_node(m, mm);
+    pat_nodes_add(&m->nodes, mm);
     /* absorb Transpose(K, perm swapping the last two dims) */
-    int tr = single_use_producer(g, u, kt, "Transpose");
+    int tr = pat_single_use_producer(g, u, kt, "Transpose");
     int r = g->values[kt].t.shape.rank;
     m->k = kt;
     m->k_transposed = true;
@@ -95,7 +76,7 @@ static bool match_scores(const ir_graph *g, const pat_uses *u, int s, att_match 
         if (swap) {
             m->k = g->nodes[tr].inputs[0];
             m->k_transposed = false;
-            add_node(m, tr);
+            pat_nodes_add(&m->nodes, tr);
         }
     }
     return true;
@@ -132,41 +113,24 @@ static bool match(const ir_graph *g, const pat_uses *u, int si, att_match *m)
                 if (!mask_dim_ok(ms->dims[d], sc->dims[d + rank - ms->rank])) return false;
             *m = t;
             m->mask = mk;
-            add_node(m, p);
+            pat_nodes_add(&m->nodes, p);
         }
         if (m->mask < 0) return false;
     } else if (!match_scores(g, u, s, m)) {
         return false;
     }
-    add_node(m, si);
-    add_node(m, mm2);
+    pat_nodes_add(&m->nodes, si);
+    pat_nodes_add(&m->nodes, mm2);
     /* the scores' rank is the MatMul's: Q, K^T and V must give it */
     int rq = g->values[m->q].t.shape.rank, rv = g->values[m->v].t.shape.rank;
     int rk = g->values[m->k].t.shape.rank;
-    return m->n_nodes < MAX_MATCH && rq >= 2 && rv >= 2 && rk >= 2 && rq <= rank && rk <= rank && rv <= rank &&
+    return m->nodes.n < PAT_MAX_NODES && rq >= 2 && rv >= 2 && rk >= 2 && rq <= rank && rk <= rank && rv <= rank &&
            g->values[m->y].t.shape.rank == rank;
-}
-
-/* "MatMul+Div+..." from the matched nodes, in graph order. */
-static const char *fused_list(ir_graph *g, const att_match *m)
-{
-    int idx[MAX_MATCH];
-    int n = m->n_nodes;
-    memcpy(idx, m->nodes, sizeof(int) * (size_t)n);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
-            int t = idx[j];
-            idx[j] = idx[j - 1];
-            idx[j - 1] = t;
-        }
-    const char *s = g->nodes[idx[0]].op_type;
-    for (int i = 1; i < n && s; i++) s = pat_fused_join(g->model, s, g->nodes[idx[i]].op_type);
-    return s;
 }
 
 static fwd_status emit(ir_graph *g, const att_match *m, const char *name)
 {
-    const char *fused = fused_list(g, m);
+    const char *fused = pat_nodes_fused(g, &m->nodes);
     if (!fused) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory fusing attention");
     ir_attr attrs[3];
     FWD_TRY(pat_attr_float(g->model, "scale", m->scale, &attrs[0]));
@@ -179,21 +143,14 @@ static fwd_status emit(ir_graph *g, const att_match *m, const char *name)
 fwd_status pass_fuse_attention(ir_graph *g, const pass_ctx *c, int *n_changed)
 {
     *n_changed = 0;
-    pat_uses u;
-    FWD_TRY(pat_uses_build(g, &u));
-    int n0 = g->n_nodes;
-    bool *drop = calloc((size_t)n0 * 2 + 1, sizeof *drop);
-    if (!drop) {
-        pat_uses_free(&u);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory fusing attention");
-    }
+    pat_sweep sw;
+    FWD_TRY(pat_sweep_begin(g, &sw, "fusing attention"));
     fwd_status st = FWD_OK;
-    for (int i = 0; i < n0; i++) {
+    for (int i = 0; i < sw.n0; i++) {
         if (!pat_is_op(&g->nodes[i], "Softmax")) continue;
         att_match m = {.q = -1};
-        if (!match(g, &u, i, &m)) continue;
-        bool taken = false;
-        for (int k = 0; k < m.n_nodes; k++) taken |= drop[m.nodes[k]];
+        if (!match(g, &sw.u, i, &m)) continue;
+        bool taken = pat_nodes_taken(&m.nodes, sw.drop);
         fwd_dtype dt = g->values[m.q].t.dtype;
         /* the kernel computes in float32: float64 would lose precision */
         if (taken || !ir_dtype_is_float(dt) || dt == FWD_FLOAT64 || g->values[m.k].t.dtype != dt ||
@@ -203,11 +160,8 @@ fwd_status pass_fuse_attention(ir_graph *g, const pass_ctx *c, int *n_changed)
         if (c && c->has_kernel && !c->has_kernel(c->user, "FusedAttention", dt)) continue;
         st = emit(g, &m, g->nodes[i].name);
         if (st) break;
-        for (int k = 0; k < m.n_nodes; k++) drop[m.nodes[k]] = true;
+        pat_nodes_drop(&m.nodes, sw.drop);
         (*n_changed)++;
     }
-    if (!st && *n_changed) st = ir_graph_remove_nodes(g, drop);
-    free(drop);
-    pat_uses_free(&u);
-    return st;
+    return pat_sweep_end(g, &sw, st, *n_changed);
 }

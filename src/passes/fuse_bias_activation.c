@@ -18,13 +18,11 @@
 #include "passes/pattern.h"
 #include "util/error.h"
 
-#define MAX_ABSORBED 12
 #define MAX_ATTRS 16
 
 /* What a match absorbed after its head node (Conv/MatMul/Gemm). */
 typedef struct chain {
-    int nodes[MAX_ABSORBED];
-    int n_nodes;
+    pat_nodes nodes;
     char fused[256];
     int out;            /* the value the fused node produces */
     const char *act;    /* activation attribute; "" for none */
@@ -34,7 +32,7 @@ typedef struct chain {
 
 static void chain_add(chain *ch, int node, const char *ops)
 {
-    if (ch->n_nodes < MAX_ABSORBED) ch->nodes[ch->n_nodes++] = node;
+    pat_nodes_add(&ch->nodes, node);
     size_t len = strlen(ch->fused);
     snprintf(ch->fused + len, sizeof ch->fused - len, "+%s", ops);
 }
@@ -114,7 +112,7 @@ static bool match_gelu_erf(const ir_graph *g, const pat_uses *u, const bool *dro
     for (int i = 0; i < 6; i++) {
         bool dup = false;
         for (int j = 0; j < i; j++) dup |= list[j] == list[i];
-        if (!dup && ch->n_nodes < MAX_ABSORBED) ch->nodes[ch->n_nodes++] = list[i];
+        if (!dup) pat_nodes_add(&ch->nodes, list[i]);
     }
     size_t len = strlen(ch->fused);
     snprintf(ch->fused + len, sizeof ch->fused - len, "+%s+Erf+Add+Mul+Mul",
@@ -294,7 +292,7 @@ static fwd_status fuse_conv(ir_graph *g, const pat_uses *u, bool *drop, int ci, 
         }
     }
     match_activation(g, u, drop, y, &ch);
-    if (ch.n_nodes == 0 || !is_f32(g, ch.out)) goto out;
+    if (ch.nodes.n == 0 || !is_f32(g, ch.out)) goto out;
 
     /* Build: copy what we need first (adding values and nodes moves arrays). */
     const char *name = conv->name;
@@ -312,7 +310,7 @@ static fwd_status fuse_conv(ir_graph *g, const pat_uses *u, bool *drop, int ci, 
     int ins[4] = {x, w, bid, z};
     int n_in = z >= 0 ? 4 : bid >= 0 ? 3 : 2;
     if ((st = pat_emit_node(g, "FusedConv", name, ins, n_in, &ch.out, 1, attrs, na, NULL))) goto out;
-    for (int i = 0; i < ch.n_nodes; i++) drop[ch.nodes[i]] = true;
+    pat_nodes_drop(&ch.nodes, drop);
     drop[ci] = true;
     *done = true;
 out:
@@ -357,7 +355,7 @@ static fwd_status fuse_matmul(ir_graph *g, const pat_uses *u, bool *drop, int mi
         }
     }
     match_activation(g, u, drop, y, &ch);
-    if (ch.n_nodes == 0 || !is_f32(g, ch.out)) return FWD_OK;
+    if (ch.nodes.n == 0 || !is_f32(g, ch.out)) return FWD_OK;
 
     const char *name = mm->name;
     ir_attr attrs[8];
@@ -387,7 +385,7 @@ static fwd_status fuse_matmul(ir_graph *g, const pat_uses *u, bool *drop, int mi
     FWD_TRY(act_attrs(md, &ch, attrs, &na));
     int ins[3] = {a, b, cin};
     FWD_TRY(pat_emit_node(g, "FusedMatMul", name, ins, cin >= 0 ? 3 : 2, &ch.out, 1, attrs, na, NULL));
-    for (int i = 0; i < ch.n_nodes; i++) drop[ch.nodes[i]] = true;
+    pat_nodes_drop(&ch.nodes, drop);
     drop[mi] = true;
     *done = true;
     return FWD_OK;
@@ -399,30 +397,20 @@ fwd_status pass_fuse_bias_activation(ir_graph *g, const pass_ctx *c, int *n_chan
     bool conv_ok = c && c->has_kernel && c->has_kernel(c->user, "FusedConv", FWD_FLOAT32);
     bool mm_ok = c && c->has_kernel && c->has_kernel(c->user, "FusedMatMul", FWD_FLOAT32);
     if (!conv_ok && !mm_ok) return FWD_OK;
-    pat_uses u;
-    FWD_TRY(pat_uses_build(g, &u));
-    /* room for the original nodes and one appended node per match */
-    int n0 = g->n_nodes;
-    bool *drop = calloc((size_t)n0 * 2 + 1, sizeof *drop);
-    if (!drop) {
-        pat_uses_free(&u);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory fusing bias and activations");
-    }
+    pat_sweep sw;
+    FWD_TRY(pat_sweep_begin(g, &sw, "fusing bias and activations"));
     fwd_status st = FWD_OK;
     int changed = 0;
-    for (int i = 0; i < n0 && !st; i++) {
-        if (drop[i]) continue;
+    for (int i = 0; i < sw.n0 && !st; i++) {
+        if (sw.drop[i]) continue;
         const ir_node *n = &g->nodes[i];
         bool done = false;
         if (conv_ok && pat_is_op(n, "Conv"))
-            st = fuse_conv(g, &u, drop, i, &done);
+            st = fuse_conv(g, &sw.u, sw.drop, i, &done);
         else if (mm_ok && (pat_is_op(n, "MatMul") || pat_is_op(n, "Gemm")))
-            st = fuse_matmul(g, &u, drop, i, &done);
+            st = fuse_matmul(g, &sw.u, sw.drop, i, &done);
         if (done) changed++;
     }
-    if (!st && changed) st = ir_graph_remove_nodes(g, drop);
-    free(drop);
-    pat_uses_free(&u);
     *n_changed = changed;
-    return st;
+    return pat_sweep_end(g, &sw, st, changed);
 }

@@ -17,35 +17,12 @@
 #include "passes/pattern.h"
 #include "util/error.h"
 
-#define MAX_MATCH 12
-
 typedef struct ln_match {
     int x, gamma, beta, y;
     int axis, rank;
     float eps;
-    int nodes[MAX_MATCH];
-    int n_nodes;
+    pat_nodes nodes;
 } ln_match;
-
-static void add_node(ln_match *m, int i)
-{
-    if (m->n_nodes < MAX_MATCH) m->nodes[m->n_nodes++] = i;
-}
-
-static int other_input(const ir_node *n, int v)
-{
-    if (n->n_inputs != 2) return -1;
-    if (n->inputs[0] == v) return n->inputs[1];
-    if (n->inputs[1] == v) return n->inputs[0];
-    return -1;
-}
-
-/* The single consumer of v when it is op_type and v has one use. */
-static int consumer_op(const ir_graph *g, const pat_uses *u, int v, const char *op_type)
-{
-    int c = pat_single_consumer(u, v);
-    return c >= 0 && pat_is_op(&g->nodes[c], op_type) && g->nodes[c].n_outputs >= 1 ? c : -1;
-}
 
 /* The first reduced axis of ReduceMean node ri when its axes are exactly
  * the trailing ones of a rank-`rank` input and keepdims is on; else -1. */
@@ -106,11 +83,11 @@ static bool match(const ir_graph *g, const pat_uses *u, int ri, ln_match *m)
     m->x = x;
     m->rank = xs->rank;
     m->axis = axis;
-    add_node(m, ri);
+    pat_nodes_add(&m->nodes, ri);
     /* d = x - mean */
-    int sub = consumer_op(g, u, r1->outputs[0], "Sub");
+    int sub = pat_consumer_op(g, u, r1->outputs[0], "Sub");
     if (sub < 0 || g->nodes[sub].inputs[0] != x || g->nodes[sub].inputs[1] != r1->outputs[0]) return false;
-    add_node(m, sub);
+    pat_nodes_add(&m->nodes, sub);
     int d = g->nodes[sub].outputs[0];
     /* d is read by the square and the division only */
     if (pat_pinned(u, d) || pat_num_uses(u, d) < 2 || pat_num_uses(u, d) > 3) return false;
@@ -128,18 +105,18 @@ static bool match(const ir_graph *g, const pat_uses *u, int ri, ln_match *m)
     if (sq < 0 || div < 0 || sq == div) return false;
     int expect_uses = pat_is_op(&g->nodes[sq], "Mul") ? 3 : 2;
     if (pat_num_uses(u, d) != expect_uses) return false;
-    add_node(m, sq);
+    pat_nodes_add(&m->nodes, sq);
     /* variance, eps, sqrt */
-    int r2 = consumer_op(g, u, g->nodes[sq].outputs[0], "ReduceMean");
+    int r2 = pat_consumer_op(g, u, g->nodes[sq].outputs[0], "ReduceMean");
     if (r2 < 0 || trailing_axis(g, &g->nodes[r2], m->rank) != axis) return false;
-    add_node(m, r2);
-    int ae = consumer_op(g, u, g->nodes[r2].outputs[0], "Add");
+    pat_nodes_add(&m->nodes, r2);
+    int ae = pat_consumer_op(g, u, g->nodes[r2].outputs[0], "Add");
     if (ae < 0) return false;
     double eps;
-    int ev = other_input(&g->nodes[ae], g->nodes[r2].outputs[0]);
+    int ev = pat_other_input(&g->nodes[ae], g->nodes[r2].outputs[0]);
     if (!pat_const_scalar(g, ev, &eps) || !(eps >= 0) || g->values[ev].t.shape.rank > m->rank) return false;
     m->eps = (float)eps;
-    add_node(m, ae);
+    pat_nodes_add(&m->nodes, ae);
     int sr = pat_single_consumer(u, g->nodes[ae].outputs[0]);
     if (sr < 0) return false;
     const ir_node *srn = &g->nodes[sr];
@@ -147,66 +124,49 @@ static bool match(const ir_graph *g, const pat_uses *u, int ri, ln_match *m)
           (pat_is_op(srn, "Pow") && srn->inputs[0] == g->nodes[ae].outputs[0] &&
            pat_const_near(g, pat_input(srn, 1), 0.5, 0))))
         return false;
-    add_node(m, sr);
+    pat_nodes_add(&m->nodes, sr);
     int s = srn->outputs[0];
     /* normalise: d / s  or  d * (1 / s) */
     const ir_node *dn = &g->nodes[div];
     if (pat_is_op(dn, "Div")) {
         if (dn->inputs[1] != s || pat_single_consumer(u, s) != div) return false;
     } else {
-        int rc = consumer_op(g, u, s, "Reciprocal");
-        if (rc < 0 || other_input(dn, d) != g->nodes[rc].outputs[0] ||
+        int rc = pat_consumer_op(g, u, s, "Reciprocal");
+        if (rc < 0 || pat_other_input(dn, d) != g->nodes[rc].outputs[0] ||
             pat_single_consumer(u, g->nodes[rc].outputs[0]) != div)
             return false;
-        add_node(m, rc);
+        pat_nodes_add(&m->nodes, rc);
     }
-    add_node(m, div);
+    pat_nodes_add(&m->nodes, div);
     int y = dn->outputs[0];
     /* optional scale and bias */
     m->gamma = m->beta = -1;
     fwd_dtype dt = g->values[x].t.dtype;
-    int mg = consumer_op(g, u, y, "Mul");
+    int mg = pat_consumer_op(g, u, y, "Mul");
     if (mg >= 0) {
-        int gv = other_input(&g->nodes[mg], y);
+        int gv = pat_other_input(&g->nodes[mg], y);
         if (gv >= 0 && param_fits(g, gv, xs, axis, dt)) {
             m->gamma = gv;
-            add_node(m, mg);
+            pat_nodes_add(&m->nodes, mg);
             y = g->nodes[mg].outputs[0];
         }
     }
-    int ab = consumer_op(g, u, y, "Add");
+    int ab = pat_consumer_op(g, u, y, "Add");
     if (ab >= 0) {
-        int bv = other_input(&g->nodes[ab], y);
+        int bv = pat_other_input(&g->nodes[ab], y);
         if (bv >= 0 && param_fits(g, bv, xs, axis, dt)) {
             m->beta = bv;
-            add_node(m, ab);
+            pat_nodes_add(&m->nodes, ab);
             y = g->nodes[ab].outputs[0];
         }
     }
     m->y = y;
-    return m->n_nodes < MAX_MATCH;
-}
-
-/* "MatMul+Div+..." from the matched nodes, in graph order. */
-static const char *fused_list(ir_graph *g, const ln_match *m)
-{
-    int idx[MAX_MATCH];
-    int n = m->n_nodes;
-    memcpy(idx, m->nodes, sizeof(int) * (size_t)n);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
-            int t = idx[j];
-            idx[j] = idx[j - 1];
-            idx[j - 1] = t;
-        }
-    const char *s = g->nodes[idx[0]].op_type;
-    for (int i = 1; i < n && s; i++) s = pat_fused_join(g->model, s, g->nodes[idx[i]].op_type);
-    return s;
+    return m->nodes.n < PAT_MAX_NODES;
 }
 
 static fwd_status emit(ir_graph *g, const ln_match *m, const char *name)
 {
-    const char *fused = fused_list(g, m);
+    const char *fused = pat_nodes_fused(g, &m->nodes);
     if (!fused) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory fusing LayerNormalization");
     int gamma = m->gamma;
     if (gamma < 0) {
@@ -233,21 +193,14 @@ static fwd_status emit(ir_graph *g, const ln_match *m, const char *name)
 fwd_status pass_fuse_layernorm(ir_graph *g, const pass_ctx *c, int *n_changed)
 {
     *n_changed = 0;
-    pat_uses u;
-    FWD_TRY(pat_uses_build(g, &u));
-    int n0 = g->n_nodes;
-    bool *drop = calloc((size_t)n0 * 2 + 1, sizeof *drop);
-    if (!drop) {
-        pat_uses_free(&u);
-        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory fusing LayerNormalization");
-    }
+    pat_sweep sw;
+    FWD_TRY(pat_sweep_begin(g, &sw, "fusing LayerNormalization"));
     fwd_status st = FWD_OK;
-    for (int i = 0; i < n0; i++) {
+    for (int i = 0; i < sw.n0; i++) {
         if (!pat_is_op(&g->nodes[i], "ReduceMean") || g->nodes[i].n_inputs < 1) continue;
         ln_match m = {.x = -1};
-        if (!match(g, &u, i, &m)) continue;
-        bool taken = false;
-        for (int k = 0; k < m.n_nodes; k++) taken |= drop[m.nodes[k]];
+        if (!match(g, &sw.u, i, &m)) continue;
+        bool taken = pat_nodes_taken(&m.nodes, sw.drop);
         fwd_dtype dt = g->values[m.x].t.dtype;
         if (taken || !ir_dtype_is_float(dt) || g->values[m.y].t.dtype != dt) continue;
         /* without gamma the ones constant needs the normalised dims, and is
@@ -263,11 +216,8 @@ fwd_status pass_fuse_layernorm(ir_graph *g, const pass_ctx *c, int *n_changed)
         if (c && c->has_kernel && !c->has_kernel(c->user, "LayerNormalization", dt)) continue;
         st = emit(g, &m, g->nodes[i].name);
         if (st) break;
-        for (int k = 0; k < m.n_nodes; k++) drop[m.nodes[k]] = true;
+        pat_nodes_drop(&m.nodes, sw.drop);
         (*n_changed)++;
     }
-    if (!st && *n_changed) st = ir_graph_remove_nodes(g, drop);
-    free(drop);
-    pat_uses_free(&u);
-    return st;
+    return pat_sweep_end(g, &sw, st, *n_changed);
 }

@@ -121,6 +121,27 @@ bool pat_used_only_by(const pat_uses *u, int v, const int *nodes, int n)
 
 /* ---- nodes ---- */
 
+int pat_other_input(const ir_node *n, int v)
+{
+    if (n->n_inputs != 2) return -1;
+    if (n->inputs[0] == v) return n->inputs[1];
+    if (n->inputs[1] == v) return n->inputs[0];
+    return -1;
+}
+
+int pat_single_use_producer(const ir_graph *g, const pat_uses *u, int v, const char *op_type)
+{
+    int p = pat_producer(g, v);
+    if (p < 0 || !pat_is_op(&g->nodes[p], op_type) || pat_single_consumer(u, v) < 0) return -1;
+    return p;
+}
+
+int pat_consumer_op(const ir_graph *g, const pat_uses *u, int v, const char *op_type)
+{
+    int c = pat_single_consumer(u, v);
+    return c >= 0 && pat_is_op(&g->nodes[c], op_type) && g->nodes[c].n_outputs >= 1 ? c : -1;
+}
+
 bool pat_is_op(const ir_node *n, const char *op_type)
 {
     return (!n->domain || n->domain[0] == 0 || strcmp(n->domain, "ai.onnx") == 0) &&
@@ -153,6 +174,63 @@ bool pat_only_first_output_used(const pat_uses *u, const ir_node *n)
         if (o >= 0 && (pat_pinned(u, o) || pat_num_uses(u, o) > 0)) return false;
     }
     return true;
+}
+
+/* ---- sweeps and matches ---- */
+
+fwd_status pat_sweep_begin(const ir_graph *g, pat_sweep *s, const char *what)
+{
+    memset(s, 0, sizeof *s);
+    FWD_TRY(pat_uses_build(g, &s->u));
+    s->n0 = g->n_nodes;
+    s->drop = calloc((size_t)s->n0 * 2 + 1, sizeof *s->drop);
+    if (!s->drop) {
+        pat_uses_free(&s->u);
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory %s", what);
+    }
+    return FWD_OK;
+}
+
+fwd_status pat_sweep_end(ir_graph *g, pat_sweep *s, fwd_status st, int n_changed)
+{
+    if (!st && n_changed) st = ir_graph_remove_nodes(g, s->drop);
+    free(s->drop);
+    pat_uses_free(&s->u);
+    memset(s, 0, sizeof *s);
+    return st;
+}
+
+void pat_nodes_add(pat_nodes *s, int node)
+{
+    if (s->n < PAT_MAX_NODES) s->idx[s->n++] = node;
+}
+
+bool pat_nodes_taken(const pat_nodes *s, const bool *drop)
+{
+    bool taken = false;
+    for (int k = 0; k < s->n; k++) taken |= drop[s->idx[k]];
+    return taken;
+}
+
+void pat_nodes_drop(const pat_nodes *s, bool *drop)
+{
+    for (int k = 0; k < s->n; k++) drop[s->idx[k]] = true;
+}
+
+const char *pat_nodes_fused(ir_graph *g, const pat_nodes *s)
+{
+    int idx[PAT_MAX_NODES];
+    int n = s->n;
+    memcpy(idx, s->idx, sizeof(int) * (size_t)n);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    const char *str = g->nodes[idx[0]].op_type;
+    for (int i = 1; i < n && str; i++) str = pat_fused_join(g->model, str, g->nodes[idx[i]].op_type);
+    return str;
 }
 
 /* ---- constants ---- */

@@ -49,6 +49,16 @@ int pat_single_consumer(const pat_uses *u, int v);
  * (and it has at least one reader). For patterns like x*sigmoid(x). */
 bool pat_used_only_by(const pat_uses *u, int v, const int *nodes, int n);
 
+/* The other input of two-input node n when one of its inputs is v (the
+ * second when both are); -1 otherwise. */
+int pat_other_input(const ir_node *n, int v);
+/* The node producing v when it is op_type and v is read by one input slot
+ * only (and is not pinned); -1 otherwise. */
+int pat_single_use_producer(const ir_graph *g, const pat_uses *u, int v, const char *op_type);
+/* The single consumer of v (pat_single_consumer) when it is op_type with
+ * at least one output; -1 otherwise. */
+int pat_consumer_op(const ir_graph *g, const pat_uses *u, int v, const char *op_type);
+
 /* n is the default-domain op op_type. */
 bool pat_is_op(const ir_node *n, const char *op_type);
 /* Producer node index of value v (-1 for inputs, constants, absent). */
@@ -59,6 +69,41 @@ int pat_input(const ir_node *n, int i);
 int pat_num_outputs_present(const ir_node *n);
 /* The node's outputs past the first are absent or not used at all. */
 bool pat_only_first_output_used(const pat_uses *u, const ir_node *n);
+
+/* ---- sweeps and matches ---- */
+
+/* One sweep of a pass: the use index and the nodes to remove, with room
+ * for the nodes present at the start (n0) and one appended node per
+ * match. */
+typedef struct pat_sweep {
+    pat_uses u;
+    bool *drop;
+    int n0;
+} pat_sweep;
+
+/* Build the index and the drop marks; what names the pass in the
+ * out-of-memory message ("out of memory <what>"). */
+fwd_status pat_sweep_begin(const ir_graph *g, pat_sweep *s, const char *what);
+/* End the sweep: when st is FWD_OK and n_changed > 0 remove the dropped
+ * nodes; free everything. Returns st or the removal's status. */
+fwd_status pat_sweep_end(ir_graph *g, pat_sweep *s, fwd_status st, int n_changed);
+
+/* The nodes a match absorbed (further ones past the room are not kept:
+ * callers treat a full list as no match where that matters). */
+#define PAT_MAX_NODES 12
+typedef struct pat_nodes {
+    int idx[PAT_MAX_NODES];
+    int n;
+} pat_nodes;
+
+void pat_nodes_add(pat_nodes *s, int node);
+/* Some node of s is already marked in drop (taken by an earlier match). */
+bool pat_nodes_taken(const pat_nodes *s, const bool *drop);
+/* Mark every node of s in drop. */
+void pat_nodes_drop(const pat_nodes *s, bool *drop);
+/* "MatMul+Div+..." from the op types of s's nodes in graph order, in the
+ * model's arena (NULL when out of memory; s must not be empty). */
+const char *pat_nodes_fused(ir_graph *g, const pat_nodes *s);
 
 /* ---- constants ---- */
 
