@@ -14,45 +14,17 @@
  *
  *   test_passes_linear [MODELS_DIR]
  */
-#include <math.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "fwd.h"
+#include "test_util.h"
 
 #ifndef FWD_TESTS_DIR
 #define FWD_TESTS_DIR "tests"
 #endif
 
-#define MAX_IO 8
-
-static int passed, failed;
 static char dir[2048] = FWD_TESTS_DIR "/passes/pa";
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
-
-/* Fixed pseudo-random numbers in [-1, 1). */
-static uint32_t rng_state;
-static float rnd(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
-}
 
 /* Glob where '*' matches any text within one layer (no ','). */
 static int glob(const char *p, const char *s)
@@ -71,111 +43,7 @@ static fwd_status build(const char *file, int level, fwd_engine **e)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.onnx", dir, file);
-    fwd_model *m = NULL;
-    fwd_builder *b = NULL;
-    *e = NULL;
-    fwd_status st = fwd_model_load(path, &m);
-    if (!st) st = fwd_builder_create(&b);
-    if (!st) st = fwd_builder_set_optimization(b, level);
-    if (!st) st = fwd_builder_build(b, m, e);
-    fwd_builder_free(b);
-    fwd_model_free(m);
-    return st;
-}
-
-static void layer_list(const fwd_engine *e, char *buf, size_t cap)
-{
-    int n = 0;
-    buf[0] = 0;
-    fwd_engine_num_layers(e, &n);
-    for (int i = 0; i < n; i++) {
-        fwd_layer_info li;
-        if (fwd_engine_layer(e, i, &li) != FWD_OK) {
-            snprintf(buf, cap, "(layer %d: %s)", i, fwd_last_error());
-            return;
-        }
-        size_t len = strlen(buf);
-        if (li.fused && li.fused[0])
-            snprintf(buf + len, cap - len, "%s%s[%s]", i ? "," : "", li.op_type, li.fused);
-        else
-            snprintf(buf + len, cap - len, "%s%s", i ? "," : "", li.op_type);
-    }
-}
-
-/* Run an engine on inputs made from seed (float32 random, others zero);
- * out[] receive copies the caller frees. */
-static fwd_status run(const fwd_engine *e, uint32_t seed, fwd_tensor *out, int *n_out)
-{
-    fwd_tensor in[MAX_IO];
-    int n_in = 0;
-    fwd_engine_num_inputs(e, &n_in);
-    if (n_in > MAX_IO) n_in = MAX_IO;
-    rng_state = seed;
-    for (int i = 0; i < n_in; i++) {
-        fwd_tensor_info info;
-        fwd_engine_input(e, i, &info);
-        memset(&in[i], 0, sizeof in[i]);
-        in[i].name = info.name;
-        in[i].dtype = info.dtype;
-        in[i].rank = info.rank < 0 ? 0 : info.rank;
-        for (int d = 0; d < in[i].rank; d++) in[i].dims[d] = info.dims[d] < 0 ? 2 : info.dims[d];
-        int64_t count = fwd_tensor_numel(&in[i]);
-        size_t esz = fwd_dtype_size(info.dtype);
-        in[i].size = (size_t)count * esz;
-        in[i].data = calloc((size_t)count + 1, esz ? esz : 1);
-        if (info.dtype == FWD_FLOAT32)
-            for (int64_t k = 0; k < count; k++) ((float *)in[i].data)[k] = rnd();
-    }
-    fwd_engine_num_outputs(e, n_out);
-    if (*n_out > MAX_IO) *n_out = MAX_IO;
-    for (int i = 0; i < *n_out; i++) {
-        fwd_tensor_info info;
-        fwd_engine_output(e, i, &info);
-        memset(&out[i], 0, sizeof out[i]);
-        out[i].name = info.name;
-    }
-    fwd_context *c = NULL;
-    fwd_status st = fwd_context_create(e, &c);
-    if (!st) st = fwd_context_run(c, in, n_in, out, *n_out);
-    for (int i = 0; i < *n_out; i++) {
-        void *copy = NULL;
-        if (!st && out[i].data) {
-            copy = malloc(out[i].size + 1);
-            if (copy) memcpy(copy, out[i].data, out[i].size);
-        }
-        out[i].data = copy;
-    }
-    fwd_context_free(c);
-    for (int i = 0; i < n_in; i++) free(in[i].data);
-    return st;
-}
-
-/* Level-1 outputs against level 0: float32 within 1e-4 * max(1, |ref|),
- * other dtypes equal. */
-static void compare(const char *file, const fwd_tensor *ref, const fwd_tensor *got, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const fwd_tensor *r = &ref[i], *g = &got[i];
-        int ok = r->dtype == g->dtype && r->rank == g->rank && r->data && g->data &&
-                 r->size == g->size && strcmp(r->name, g->name) == 0;
-        for (int d = 0; ok && d < r->rank; d++) ok = r->dims[d] == g->dims[d];
-        if (!ok) {
-            check(0, "%s: output '%s' has the level-0 name, dtype and shape", file, r->name);
-            continue;
-        }
-        int64_t count = fwd_tensor_numel(r);
-        if (r->dtype == FWD_FLOAT32) {
-            const float *a = r->data, *b = g->data;
-            double worst = 0;
-            for (int64_t k = 0; k < count; k++) {
-                double e = fabs((double)a[k] - (double)b[k]) / fmax(1.0, fabs((double)a[k]));
-                if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-            }
-            check(worst <= 1e-4, "%s: output '%s' matches level 0 (max error %.2e)", file, r->name, worst);
-        } else {
-            check(memcmp(r->data, g->data, r->size) == 0, "%s: output '%s' equals level 0", file, r->name);
-        }
-    }
+    return tu_build(path, NULL, level, e);
 }
 
 typedef struct test_case {
@@ -259,10 +127,10 @@ static void run_case(const test_case *t, int have_conv, int have_mm)
 {
     fwd_engine *e1 = NULL, *e0 = NULL;
     fwd_status st = build(t->file, 1, &e1);
-    check(st == FWD_OK, "%s: build at level 1 (%s)", t->file, st ? fwd_last_error() : "ok");
+    tu_check(st == FWD_OK, "%s: build at level 1 (%s)", t->file, st ? fwd_last_error() : "ok");
     if (st) return;
     st = build(t->file, 0, &e0);
-    check(st == FWD_OK, "%s: build at level 0 (%s)", t->file, st ? fwd_last_error() : "ok");
+    tu_check(st == FWD_OK, "%s: build at level 0 (%s)", t->file, st ? fwd_last_error() : "ok");
     if (st) {
         fwd_engine_free(e1);
         return;
@@ -270,19 +138,9 @@ static void run_case(const test_case *t, int have_conv, int have_mm)
     int have = t->needs == 'c' ? have_conv : t->needs == 'm' ? have_mm : 1;
     const char *want = have || !t->plain ? t->fused : t->plain;
     char got[2048];
-    layer_list(e1, got, sizeof got);
-    check(glob(want, got), "%s: layers %s (expected %s)", t->file, got, want);
-    for (uint32_t seed = 1; seed <= 2; seed++) {
-        fwd_tensor r0[MAX_IO], r1[MAX_IO];
-        int n0 = 0, n1 = 0;
-        fwd_status s0 = run(e0, seed, r0, &n0);
-        fwd_status s1 = run(e1, seed, r1, &n1);
-        check(!s0 && !s1 && n0 == n1, "%s: runs at both levels (seed %u)%s%s", t->file, seed,
-              s0 || s1 ? ": " : "", s0 || s1 ? fwd_last_error() : "");
-        if (!s0 && !s1 && n0 == n1) compare(t->file, r0, r1, n0);
-        for (int i = 0; i < n0; i++) free(r0[i].data);
-        for (int i = 0; i < n1; i++) free(r1[i].data);
-    }
+    tu_layer_list(e1, got, sizeof got);
+    tu_check(glob(want, got), "%s: layers %s (expected %s)", t->file, got, want);
+    tu_compare_levels(t->file, e0, e1, NULL, 0, 1e-4);
     fwd_engine_free(e1);
     fwd_engine_free(e0);
 }
@@ -295,6 +153,5 @@ int main(int argc, char **argv)
     printf("FusedConv kernel: %s; FusedMatMul kernel: %s\n", have_conv ? "yes" : "no (fusions into it not expected)",
            have_mm ? "yes" : "no (fusions into it not expected)");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], have_conv, have_mm);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary();
 }
