@@ -256,6 +256,8 @@ def run_bench(b, args, fwd_bench, cache, problems):
         "unpl_mb": unpl / 2**20 if unpl else None,
         "load_ms": statistics.median(loads) if loads else None,
         "engine_file": b.engine_file,
+        "rounds": f"ORT {'/'.join(f'{t:.1f}' for t in ort_t)}; "
+                  + "; ".join(f"-O{lv} {'/'.join(f'{t:.1f}' for t in fwd_t[lv])}" for lv in OPT_LEVELS),
     }
     print(f"{b.name}: ORT {row['ort']:.2f} ms, fwd -O0 {fmt(row['o0'])} ms, "
           f"fwd -O1 {fmt(row['o1'])} ms", file=sys.stderr, flush=True)
@@ -354,6 +356,7 @@ def main():
         lines.append(f"| {r['name']} | {r['ort']:.2f} | {fmt(r['o0'], '.2f', 'failed')} | "
                      f"{fmt(r['o1'], '.2f', 'failed')} | {fmt(sp)} | {fmt(rel)} | {layers} | "
                      f"{mem} | {fmt(r['load_ms'])} |")
+    lines += ["", "Per-round medians (ms):", ""] + [f"- {r['name']}: {r['rounds']}" for r in rows]
     lines += ["", "Issue-3 targets:", ""] + target_lines(rows)
     if problems:
         lines += [""] + [f"- problem: {p}" for p in problems]
