@@ -7,64 +7,19 @@
  *
  *   test_float16 [REPO_DIR]
  */
-#include <math.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fwd.h"
-
-static int passed, failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
+#include "test_util.h"
 
 static char root[2048] = ".";
 
-#define MAX_IO 8
+#define MAX_IO TU_MAX_IO
 
-/* Fixed pseudo-random numbers in [-1, 1). */
-static uint32_t rng_state;
-static float rnd(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
-}
-
-static char build_error[1024];
-
-/* Build path in mode at level; on failure build_error has the message. */
-static fwd_status build(const char *path, const char *mode, int level, fwd_engine **e)
-{
-    fwd_model *m = NULL;
-    fwd_builder *b = NULL;
-    *e = NULL;
-    fwd_status st = fwd_model_load(path, &m);
-    if (!st) st = fwd_builder_create(&b);
-    if (!st) st = fwd_builder_set_mode(b, mode);
-    if (!st) st = fwd_builder_set_optimization(b, level);
-    if (!st) st = fwd_builder_build(b, m, e);
-    snprintf(build_error, sizeof build_error, "%s", st ? fwd_last_error() : "ok");
-    fwd_builder_free(b);
-    fwd_model_free(m);
-    return st;
-}
-
-/* Inputs for an engine: float32 random, bool = flag, integers zero;
- * symbolic dims take 2. Buffers are freed by free_inputs. */
+/* Inputs for an engine (tu_make_input: float32 random, bool = flag,
+ * others zero). Buffers are freed by free_inputs. */
 static int make_inputs(const fwd_engine *e, fwd_tensor *in, int flag)
 {
     int n = 0;
@@ -73,19 +28,7 @@ static int make_inputs(const fwd_engine *e, fwd_tensor *in, int flag)
     for (int i = 0; i < n; i++) {
         fwd_tensor_info info;
         fwd_engine_input(e, i, &info);
-        memset(&in[i], 0, sizeof in[i]);
-        in[i].name = info.name;
-        in[i].dtype = info.dtype;
-        in[i].rank = info.rank < 0 ? 0 : info.rank;
-        for (int d = 0; d < in[i].rank; d++) in[i].dims[d] = info.dims[d] < 0 ? 2 : info.dims[d];
-        int64_t count = fwd_tensor_numel(&in[i]);
-        size_t esz = info.dtype == FWD_FLOAT32 ? 4 : info.dtype == FWD_BOOL ? 1 : 8;
-        in[i].size = (size_t)count * esz;
-        in[i].data = calloc((size_t)count + 1, esz);
-        if (info.dtype == FWD_FLOAT32)
-            for (int64_t k = 0; k < count; k++) ((float *)in[i].data)[k] = rnd();
-        if (info.dtype == FWD_BOOL)
-            for (int64_t k = 0; k < count; k++) ((uint8_t *)in[i].data)[k] = (uint8_t)flag;
+        tu_make_input(&info, flag, &in[i]);
     }
     return n;
 }
@@ -122,27 +65,20 @@ static double compare(const char *what, const fwd_tensor *ref, const fwd_tensor 
         const fwd_tensor *r = &ref[i], *g = &got[i];
         int same_shape = r->dtype == g->dtype && r->rank == g->rank;
         for (int d = 0; same_shape && d < r->rank; d++) same_shape = r->dims[d] == g->dims[d];
-        check(same_shape, "%s: output '%s' keeps dtype %s and shape", what, r->name,
+        tu_check(same_shape, "%s: output '%s' keeps dtype %s and shape", what, r->name,
               fwd_dtype_name(r->dtype));
         if (!same_shape || !r->data || !g->data) continue;
         int64_t count = fwd_tensor_numel(r);
         if (r->dtype == FWD_FLOAT32) {
             const float *a = r->data, *b = g->data;
-            double err = 0.0;
             int64_t at = 0;
-            for (int64_t k = 0; k < count; k++) {
-                double e = fabs((double)a[k] - (double)b[k]) / fmax(1.0, fabs((double)a[k]));
-                if (!(e <= err)) { /* NaN counts as worst */
-                    err = isnan(e) ? INFINITY : e;
-                    at = k;
-                }
-            }
+            double err = tu_max_rel_error(a, b, count, &at);
             if (err > worst) worst = err;
-            check(err <= 1e-2, "%s: output '%s' max error %.2e (at %lld: %g vs %g)", what, r->name, err,
+            tu_check(err <= 1e-2, "%s: output '%s' max error %.2e (at %lld: %g vs %g)", what, r->name, err,
                   (long long)at, count ? a[at] : 0.0, count ? b[at] : 0.0);
         } else {
             int eq = memcmp(r->data, g->data, r->size < g->size ? r->size : g->size) == 0;
-            check(eq, "%s: output '%s' (%s) equal", what, r->name, fwd_dtype_name(r->dtype));
+            tu_check(eq, "%s: output '%s' (%s) equal", what, r->name, fwd_dtype_name(r->dtype));
         }
     }
     return worst;
@@ -160,7 +96,7 @@ static void check_layers(const char *what, const fwd_engine *e, const char *cons
         fwd_layer_info li;
         if (fwd_engine_layer(e, i, &li) == FWD_OK && li.precision == FWD_FLOAT16) n16++;
     }
-    check(n16 > 0, "%s: %d of %d layers compute in float16", what, n16, n);
+    tu_check(n16 > 0, "%s: %d of %d layers compute in float16", what, n16, n);
     if (getenv("FWD_TEST_VERBOSE"))
         for (int i = 0; i < n; i++) {
             fwd_layer_info li;
@@ -176,7 +112,7 @@ static void check_layers(const char *what, const fwd_engine *e, const char *cons
                 li.precision == FWD_FLOAT16)
                 found = 1;
         }
-        check(found, "%s: a %s layer computes in float16", what, f16_ops[k]);
+        tu_check(found, "%s: a %s layer computes in float16", what, f16_ops[k]);
     }
     for (int k = 0; f32_ops && f32_ops[k]; k++) {
         int bad = 0, seen = 0;
@@ -187,7 +123,7 @@ static void check_layers(const char *what, const fwd_engine *e, const char *cons
                 if (li.precision == FWD_FLOAT16) bad = 1;
             }
         }
-        check(seen && !bad, "%s: %s stays in float32", what, f32_ops[k]);
+        tu_check(seen && !bad, "%s: %s stays in float32", what, f32_ops[k]);
     }
 }
 
@@ -197,33 +133,33 @@ static void test_model(const char *file, const char *const *f16_ops, const char 
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", root, file);
     fwd_engine *e32 = NULL, *e16 = NULL;
-    fwd_status st = build(path, "float32", 1, &e32);
-    check(st == FWD_OK, "%s: float32 build (%s)", file, build_error);
+    fwd_status st = tu_build(path, "float32", 1, &e32);
+    tu_check(st == FWD_OK, "%s: float32 build (%s)", file, tu_build_error);
     if (st) return;
-    st = build(path, "float16", 1, &e16);
-    check(st == FWD_OK, "%s: float16 build (%s)", file, build_error);
+    st = tu_build(path, "float16", 1, &e16);
+    tu_check(st == FWD_OK, "%s: float16 build (%s)", file, tu_build_error);
     if (st) {
         fwd_engine_free(e32);
         return;
     }
     fwd_engine_summary s16, s32;
     if (fwd_engine_summarize(e16, &s16) == FWD_OK && fwd_engine_summarize(e32, &s32) == FWD_OK)
-        check(strcmp(s16.mode, "float16") == 0, "%s: engine mode '%s'; weights %zu bytes (float32: %zu)",
+        tu_check(strcmp(s16.mode, "float16") == 0, "%s: engine mode '%s'; weights %zu bytes (float32: %zu)",
               file, s16.mode, s16.weight_bytes, s32.weight_bytes);
     check_layers(file, e16, f16_ops, f32_ops);
     for (int flag = 0; flag < n_flags; flag++) {
         fwd_tensor in[MAX_IO], r[MAX_IO], g[MAX_IO];
-        rng_state = 42u + (uint32_t)flag;
+        tu_seed(42u + (uint32_t)flag);
         int n_in = make_inputs(e32, in, flag);
         fwd_context *c32 = NULL, *c16 = NULL;
         int n_out = 0, n_out16 = 0;
         char what[256];
         snprintf(what, sizeof what, "%s%s", file, n_flags > 1 ? (flag ? " [flag 1]" : " [flag 0]") : "");
         st = run(e32, &c32, in, n_in, r, &n_out);
-        check(st == FWD_OK, "%s: float32 run (%s)", what, st ? fwd_last_error() : "ok");
+        tu_check(st == FWD_OK, "%s: float32 run (%s)", what, st ? fwd_last_error() : "ok");
         if (!st) {
             st = run(e16, &c16, in, n_in, g, &n_out16);
-            check(st == FWD_OK && n_out == n_out16, "%s: float16 run (%s)", what,
+            tu_check(st == FWD_OK && n_out == n_out16, "%s: float16 run (%s)", what,
                   st ? fwd_last_error() : "ok");
             if (!st && n_out == n_out16) compare(what, r, g, n_out);
         }
@@ -241,9 +177,9 @@ static void test_digits(void)
     char path[4096];
     snprintf(path, sizeof path, "%s/examples/digits/digits.onnx", root);
     fwd_engine *e32 = NULL, *e16 = NULL;
-    fwd_status st = build(path, "float32", 1, &e32);
-    if (!st) st = build(path, "float16", 1, &e16);
-    check(st == FWD_OK, "digits: builds (%s)", build_error);
+    fwd_status st = tu_build(path, "float32", 1, &e32);
+    if (!st) st = tu_build(path, "float16", 1, &e16);
+    tu_check(st == FWD_OK, "digits: builds (%s)", tu_build_error);
     if (st) goto done;
     check_layers("digits", e16, NULL, NULL);
     int agree = 0;
@@ -253,7 +189,7 @@ static void test_digits(void)
         snprintf(npy, sizeof npy, "%s/examples/digits/samples/digit_%d.npy", root, d);
         fwd_tensor in;
         if (fwd_tensor_read_file(npy, &in) != FWD_OK) {
-            check(0, "digits: read %s: %s", npy, fwd_last_error());
+            tu_check(0, "digits: read %s: %s", npy, fwd_last_error());
             continue;
         }
         const char *own_name = in.name; /* owned by the tensor */
@@ -264,13 +200,13 @@ static void test_digits(void)
         st = run(e32, &c32, &in, 1, r, &n32);
         if (!st) st = run(e16, &c16, &in, 1, g, &n16);
         if (st) {
-            check(0, "digits: run sample %d: %s", d, fwd_last_error());
+            tu_check(0, "digits: run sample %d: %s", d, fwd_last_error());
         } else {
             const float *a = r[0].data, *b = g[0].data;
+            double err = tu_max_rel_error(a, b, 10, NULL);
+            if (!(err <= worst)) worst = err;
             int ia = 0, ib = 0;
             for (int k = 0; k < 10; k++) {
-                double e = fabs((double)a[k] - (double)b[k]) / fmax(1.0, fabs((double)a[k]));
-                if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
                 if (a[k] > a[ia]) ia = k;
                 if (b[k] > b[ib]) ib = k;
             }
@@ -281,8 +217,8 @@ static void test_digits(void)
         in.name = own_name;
         fwd_tensor_release(&in);
     }
-    check(agree == 10, "digits: float16 reads the same digit as float32 in %d of 10 samples", agree);
-    check(worst <= 1e-2, "digits: scores max error %.2e", worst);
+    tu_check(agree == 10, "digits: float16 reads the same digit as float32 in %d of 10 samples", agree);
+    tu_check(worst <= 1e-2, "digits: scores max error %.2e", worst);
 done:
     fwd_engine_free(e16);
     fwd_engine_free(e32);
@@ -306,6 +242,5 @@ int main(int argc, char **argv)
     static const char *const rows16[] = {"Softmax", "LogSoftmax", "LayerNormalization", NULL};
     test_model("tests/f16/rows.onnx", rows16, NULL, 1);
     test_digits();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary();
 }

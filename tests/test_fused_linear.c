@@ -13,12 +13,11 @@
  *
  * FWD_NO_AVX512=1 in the environment runs the AVX2 GEMM kernel instead.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "fwd.h"
+#include "test_util.h"
 
 #ifndef FWD_TESTS_DIR
 #define FWD_TESTS_DIR "tests"
@@ -26,22 +25,7 @@
 
 #define MAX_IN 4
 
-static int passed, failed;
 static char dir[2048] = FWD_TESTS_DIR "/passes/perf";
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
 
 typedef struct test_case {
     const char *name;
@@ -79,34 +63,7 @@ static fwd_status build(const char *name, int level, fwd_engine **e)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
-    fwd_model *m = NULL;
-    fwd_builder *b = NULL;
-    *e = NULL;
-    fwd_status st = fwd_model_load(path, &m);
-    if (!st) st = fwd_builder_create(&b);
-    if (!st) st = fwd_builder_set_optimization(b, level);
-    if (!st) st = fwd_builder_build(b, m, e);
-    fwd_builder_free(b);
-    fwd_model_free(m);
-    return st;
-}
-
-/* "Op[fused],Op,..." of an engine. */
-static void layer_list(const fwd_engine *e, char *buf, size_t cap, int *count)
-{
-    buf[0] = 0;
-    *count = 0;
-    if (fwd_engine_num_layers(e, count) != FWD_OK) return;
-    size_t len = 0;
-    for (int i = 0; i < *count; i++) {
-        fwd_layer_info li;
-        if (fwd_engine_layer(e, i, &li) != FWD_OK) continue;
-        int w = snprintf(buf + len, cap - len, "%s%s%s%s%s", i ? "," : "", li.op_type,
-                         li.fused && li.fused[0] ? "[" : "", li.fused ? li.fused : "",
-                         li.fused && li.fused[0] ? "]" : "");
-        if (w < 0 || (size_t)w >= cap - len) break;
-        len += (size_t)w;
-    }
+    return tu_build(path, NULL, level, e);
 }
 
 static fwd_status run(fwd_engine *e, fwd_tensor *in, int n_in, fwd_context **c, fwd_tensor *out)
@@ -130,7 +87,7 @@ static void run_case(const test_case *t)
     for (int i = 0; i < t->n_inputs; i++) {
         snprintf(path, sizeof path, "%s/%s.in%d.npy", dir, t->name, i);
         if (fwd_tensor_read_file(path, &in[i]) != FWD_OK) {
-            check(0, "%s: read %s: %s", t->name, path, fwd_last_error());
+            tu_check(0, "%s: read %s: %s", t->name, path, fwd_last_error());
             goto done;
         }
         n_loaded++;
@@ -140,34 +97,33 @@ static void run_case(const test_case *t)
     }
     snprintf(path, sizeof path, "%s/%s.out0.npy", dir, t->name);
     if (fwd_tensor_read_file(path, &ref) != FWD_OK) {
-        check(0, "%s: read %s: %s", t->name, path, fwd_last_error());
+        tu_check(0, "%s: read %s: %s", t->name, path, fwd_last_error());
         goto done;
     }
     have_ref = 1;
     fwd_status s1 = build(t->name, 1, &e1), s0 = build(t->name, 0, &e0);
-    check(!s1 && !s0, "%s: builds at levels 1 and 0 (%s)", t->name, s1 || s0 ? fwd_last_error() : "ok");
+    tu_check(!s1 && !s0, "%s: builds at levels 1 and 0 (%s)", t->name, s1 || s0 ? fwd_last_error() : "ok");
     if (s1 || s0) goto done;
     char layers[1024];
-    int count;
-    layer_list(e1, layers, sizeof layers, &count);
-    check((count == 1 && strncmp(layers, t->fused_op, strlen(t->fused_op)) == 0) ||
+    int count = tu_layer_list(e1, layers, sizeof layers);
+    tu_check((count == 1 && strncmp(layers, t->fused_op, strlen(t->fused_op)) == 0) ||
               (t->unfused && strcmp(layers, t->unfused) == 0),
           "%s: level 1 is one %s layer (%s)", t->name, t->fused_op, layers);
     s1 = run(e1, in, t->n_inputs, &c1, &y1);
     s0 = run(e0, in, t->n_inputs, &c0, &y0);
-    check(!s1 && !s0, "%s: runs at both levels (%s)", t->name, s1 || s0 ? fwd_last_error() : "ok");
+    tu_check(!s1 && !s0, "%s: runs at both levels (%s)", t->name, s1 || s0 ? fwd_last_error() : "ok");
     if (s1 || s0) goto done;
     int half = ref.dtype == FWD_FLOAT16;
     double tol = half ? 1e-2 : 1e-4;
     fwd_compare_result r;
     fwd_status sc = fwd_tensor_compare(&y1, &ref, tol, tol, &r);
-    check(!sc && r.mismatches == 0, "%s: level 1 matches the reference (max error %.2e)", t->name,
+    tu_check(!sc && r.mismatches == 0, "%s: level 1 matches the reference (max error %.2e)", t->name,
           sc ? -1.0 : r.max_abs_diff);
     sc = fwd_tensor_compare(&y0, &ref, tol, tol, &r);
-    check(!sc && r.mismatches == 0, "%s: level 0 matches the reference (max error %.2e)", t->name,
+    tu_check(!sc && r.mismatches == 0, "%s: level 0 matches the reference (max error %.2e)", t->name,
           sc ? -1.0 : r.max_abs_diff);
     sc = fwd_tensor_compare(&y1, &y0, half ? 2e-3 : 1e-5, half ? 2e-3 : 1e-5, &r);
-    check(!sc && r.mismatches == 0, "%s: level 1 matches level 0 (max difference %.2e)", t->name,
+    tu_check(!sc && r.mismatches == 0, "%s: level 1 matches level 0 (max difference %.2e)", t->name,
           sc ? -1.0 : r.max_abs_diff);
 done:
     fwd_context_free(c1);
@@ -185,6 +141,5 @@ int main(int argc, char **argv)
 {
     if (argc > 1) snprintf(dir, sizeof dir, "%s", argv[1]);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary();
 }
