@@ -5,35 +5,17 @@
  *
  *   test_api [REPO_DIR]
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fwd.h"
-
-static int passed, failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
+#include "test_util.h"
 
 /* st must be want, and the last error must contain needle. */
 static void expect(fwd_status st, fwd_status want, const char *needle, const char *what)
 {
-    const char *msg = fwd_last_error();
-    int ok = st == want && (!needle || strstr(msg, needle));
-    check(ok, "%s: got %s, want %s; message: %s", what, fwd_status_name(st), fwd_status_name(want), msg);
+    tu_expect(st, want, what, needle, NULL, NULL);
 }
 
 static char root[2048] = ".";
@@ -79,7 +61,7 @@ static void test_run_checks(void)
                      .data = img, .size = sizeof img};
     fwd_tensor out = {.name = "scores"};
     expect(fwd_context_run(c, &in, 1, &out, 1), FWD_OK, NULL, "run batch 1");
-    check(out.dtype == FWD_FLOAT32 && out.rank == 2 && out.dims[0] == 1 && out.dims[1] == 10 && out.data,
+    tu_check(out.dtype == FWD_FLOAT32 && out.rank == 2 && out.dims[0] == 1 && out.dims[1] == 10 && out.data,
           "output scores is float32 [1,10]");
     float first[10];
     if (out.data) memcpy(first, out.data, sizeof first);
@@ -94,7 +76,7 @@ static void test_run_checks(void)
     expect(fwd_context_run(c, &in2, 1, &out2, 1), FWD_OK, NULL, "run batch 2 into a caller buffer");
     int same = out2.dims[0] == 2;
     for (int i = 0; i < 20 && same; i++) same = user_out[i] == first[i % 10];
-    check(same, "batch 2 rows equal the batch 1 result bit for bit");
+    tu_check(same, "batch 2 rows equal the batch 1 result bit for bit");
 
     fwd_tensor small = {.name = "scores", .data = user_out, .size = 4};
     expect(fwd_context_run(c, &in, 1, &small, 1), FWD_ERR_SHAPE, "scores", "output buffer too small");
@@ -137,7 +119,7 @@ static void test_shape_folding(const char *file, int want_max_layers)
     fwd_engine *e = NULL;
     fwd_context *c = NULL;
     if (fwd_model_load(path, &m)) {
-        check(0, "load %s: %s", file, fwd_last_error());
+        tu_check(0, "load %s: %s", file, fwd_last_error());
         return;
     }
     fwd_builder_create(&b);
@@ -146,7 +128,7 @@ static void test_shape_folding(const char *file, int want_max_layers)
     if (st == FWD_OK) {
         int layers = -1;
         fwd_engine_num_layers(e, &layers);
-        check(layers >= 1 && layers <= want_max_layers, "%s: %d layers after folding (at most %d)", file, layers,
+        tu_check(layers >= 1 && layers <= want_max_layers, "%s: %d layers after folding (at most %d)", file, layers,
               want_max_layers);
         fwd_context_create(e, &c);
         float x[2 * 12];
@@ -157,7 +139,7 @@ static void test_shape_folding(const char *file, int want_max_layers)
         st = fwd_context_run(c, &in, 1, &out, 1);
         int ok = st == FWD_OK && out.rank == 2 && out.dims[0] == 2 && out.dims[1] == 12;
         for (int i = 0; ok && i < 24; i++) ok = ((float *)out.data)[i] == (x[i] > 0 ? x[i] : 0);
-        check(ok, "%s: reshaped relu output is right (%s)", file, st ? fwd_last_error() : "ok");
+        tu_check(ok, "%s: reshaped relu output is right (%s)", file, st ? fwd_last_error() : "ok");
     }
     fwd_context_free(c);
     fwd_engine_free(e);
@@ -186,7 +168,7 @@ static void test_external_weights(void)
     if (st == FWD_OK) st = fwd_context_run(c, &in, 1, &out, 1);
     int ok = st == FWD_OK && out.rank == 1 && out.dims[0] == 4;
     for (int i = 0; ok && i < 4; i++) ok = ((float *)out.data)[i] == (float)(i + 1);
-    check(ok, "external weights read as [1,2,3,4] (%s)", st ? fwd_last_error() : "ok");
+    tu_check(ok, "external weights read as [1,2,3,4] (%s)", st ? fwd_last_error() : "ok");
     fwd_context_free(c);
     fwd_engine_free(e);
     fwd_builder_free(b);
@@ -201,6 +183,5 @@ int main(int argc, char **argv)
     test_shape_folding("tests/models/shape_chain_static.onnx", 2);
     test_shape_folding("tests/models/shape_chain_dynamic.onnx", 6);
     test_external_weights();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary();
 }

@@ -8,7 +8,6 @@
  *
  *   test_profiles [REPO_DIR]
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,31 +15,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
-
-static int passed, failed;
-
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
-
-/* st must be want and the last error must contain every needle given. */
-static void expect(fwd_status st, fwd_status want, const char *what, const char *n1, const char *n2,
-                   const char *n3)
-{
-    const char *msg = fwd_last_error();
-    bool ok = st == want && (!n1 || strstr(msg, n1)) && (!n2 || strstr(msg, n2)) && (!n3 || strstr(msg, n3));
-    check(ok, "%s: got %s, want %s; message: %s", what, fwd_status_name(st), fwd_status_name(want), msg);
-}
+#include "test_util.h"
 
 static char model_path[4096];
 static float image[16 * 64]; /* room for batch 16 */
@@ -49,7 +24,7 @@ static fwd_model *load(void)
 {
     fwd_model *m = NULL;
     fwd_status st = fwd_model_load(model_path, &m);
-    if (st) check(false, "load %s: %s", model_path, fwd_last_error());
+    if (st) tu_check(false, "load %s: %s", model_path, fwd_last_error());
     return m;
 }
 
@@ -89,7 +64,7 @@ static void expect_runs(fwd_context *c, int64_t batch, const char *label)
     fwd_tensor out;
     fwd_status st = run(c, FWD_FLOAT32, 4, dims, &out);
     bool ok = st == FWD_OK && out.rank == 2 && out.dims[0] == batch && out.dims[1] == 10;
-    check(ok, "%s: batch %lld runs, output [%lld,%lld]: %s", label, (long long)batch,
+    tu_check(ok, "%s: batch %lld runs, output [%lld,%lld]: %s", label, (long long)batch,
           (long long)(out.rank > 0 ? out.dims[0] : -1), (long long)(out.rank > 1 ? out.dims[1] : -1),
           st ? fwd_last_error() : "ok");
 }
@@ -99,20 +74,20 @@ static void test_inside_and_outside(void)
     const int64_t min[] = {1, 1, 8, 8}, opt[] = {4, 1, 8, 8}, max[] = {8, 1, 8, 8};
     fwd_engine *e;
     fwd_status st = build(min, opt, max, 0, 0, &e);
-    expect(st, FWD_OK, "build with image 1..8 (opt 4)", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "build with image 1..8 (opt 4)", NULL, NULL, NULL);
     if (st) return;
 
     int64_t pmin[FWD_MAX_DIMS], popt[FWD_MAX_DIMS], pmax[FWD_MAX_DIMS];
     st = fwd_engine_input_profile(e, 0, pmin, popt, pmax);
-    check(st == FWD_OK && memcmp(pmin, min, sizeof min) == 0 && memcmp(popt, opt, sizeof opt) == 0 &&
+    tu_check(st == FWD_OK && memcmp(pmin, min, sizeof min) == 0 && memcmp(popt, opt, sizeof opt) == 0 &&
               memcmp(pmax, max, sizeof max) == 0,
           "fwd_engine_input_profile gives the profile set: %s", st ? fwd_last_error() : "ok");
-    expect(fwd_engine_input_profile(e, 1, pmin, popt, pmax), FWD_ERR_INVALID_ARGUMENT,
+    tu_expect(fwd_engine_input_profile(e, 1, pmin, popt, pmax), FWD_ERR_INVALID_ARGUMENT,
            "fwd_engine_input_profile of input 1 (of 1)", NULL, NULL, NULL);
 
     fwd_context *c = NULL;
     st = fwd_context_create(e, &c);
-    expect(st, FWD_OK, "context", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "context", NULL, NULL, NULL);
     if (st) {
         fwd_engine_free(e);
         return;
@@ -121,25 +96,25 @@ static void test_inside_and_outside(void)
 
     fwd_tensor out;
     const int64_t b9[] = {9, 1, 8, 8}, b0[] = {0, 1, 8, 8}, h9[] = {1, 1, 9, 8}, c2[] = {1, 2, 8, 8};
-    expect(run(c, FWD_FLOAT32, 4, b9, &out), FWD_ERR_SHAPE, "batch 9 above the profile", "'image'",
+    tu_expect(run(c, FWD_FLOAT32, 4, b9, &out), FWD_ERR_SHAPE, "batch 9 above the profile", "'image'",
            "dimension 0 is 9", "1..8");
-    expect(run(c, FWD_FLOAT32, 4, b0, &out), FWD_ERR_SHAPE, "batch 0 below the profile", "'image'",
+    tu_expect(run(c, FWD_FLOAT32, 4, b0, &out), FWD_ERR_SHAPE, "batch 0 below the profile", "'image'",
            "dimension 0 is 0", "1..8");
-    expect(run(c, FWD_FLOAT32, 4, h9, &out), FWD_ERR_SHAPE, "height 9 where the model fixes 8", "'image'",
+    tu_expect(run(c, FWD_FLOAT32, 4, h9, &out), FWD_ERR_SHAPE, "height 9 where the model fixes 8", "'image'",
            "dimension 2", NULL);
-    expect(run(c, FWD_FLOAT32, 4, c2, &out), FWD_ERR_SHAPE, "2 channels where the model fixes 1", "'image'",
+    tu_expect(run(c, FWD_FLOAT32, 4, c2, &out), FWD_ERR_SHAPE, "2 channels where the model fixes 1", "'image'",
            "dimension 1", NULL);
     const int64_t r3[] = {1, 8, 8}, r5[] = {1, 1, 1, 8, 8};
-    expect(run(c, FWD_FLOAT32, 3, r3, &out), FWD_ERR_SHAPE, "rank 3 for a rank-4 input", "'image'", "rank 3",
+    tu_expect(run(c, FWD_FLOAT32, 3, r3, &out), FWD_ERR_SHAPE, "rank 3 for a rank-4 input", "'image'", "rank 3",
            NULL);
-    expect(run(c, FWD_FLOAT32, 5, r5, &out), FWD_ERR_SHAPE, "rank 5 for a rank-4 input", "'image'", "rank 5",
+    tu_expect(run(c, FWD_FLOAT32, 5, r5, &out), FWD_ERR_SHAPE, "rank 5 for a rank-4 input", "'image'", "rank 5",
            NULL);
     const int64_t one[] = {1, 1, 8, 8};
-    expect(run(c, FWD_FLOAT64, 4, one, &out), FWD_ERR_DTYPE, "float64 for a float32 input", "'image'", "float64",
+    tu_expect(run(c, FWD_FLOAT64, 4, one, &out), FWD_ERR_DTYPE, "float64 for a float32 input", "'image'", "float64",
            "float32");
-    expect(run(c, FWD_INT64, 4, one, &out), FWD_ERR_DTYPE, "int64 for a float32 input", "'image'", "int64",
+    tu_expect(run(c, FWD_INT64, 4, one, &out), FWD_ERR_DTYPE, "int64 for a float32 input", "'image'", "int64",
            "float32");
-    expect(run(c, FWD_FLOAT16, 4, one, &out), FWD_ERR_DTYPE, "float16 for a float32 input", "'image'", "float16",
+    tu_expect(run(c, FWD_FLOAT16, 4, one, &out), FWD_ERR_DTYPE, "float16 for a float32 input", "'image'", "float16",
            "float32");
     /* Errors leave the context usable, at any shape of the profile. */
     expect_runs(c, 8, "after the errors");
@@ -152,18 +127,18 @@ static void test_batch_setting(void)
 {
     fwd_builder *b = NULL;
     fwd_builder_create(&b);
-    expect(fwd_builder_set_batch(b, 4, 2), FWD_ERR_INVALID_ARGUMENT, "set_batch opt 4 > max 2", NULL, NULL, NULL);
-    expect(fwd_builder_set_batch(b, 0, 4), FWD_ERR_INVALID_ARGUMENT, "set_batch opt 0", NULL, NULL, NULL);
-    expect(fwd_builder_set_batch(NULL, 1, 4), FWD_ERR_INVALID_ARGUMENT, "set_batch on NULL", NULL, NULL, NULL);
+    tu_expect(fwd_builder_set_batch(b, 4, 2), FWD_ERR_INVALID_ARGUMENT, "set_batch opt 4 > max 2", NULL, NULL, NULL);
+    tu_expect(fwd_builder_set_batch(b, 0, 4), FWD_ERR_INVALID_ARGUMENT, "set_batch opt 0", NULL, NULL, NULL);
+    tu_expect(fwd_builder_set_batch(NULL, 1, 4), FWD_ERR_INVALID_ARGUMENT, "set_batch on NULL", NULL, NULL, NULL);
     fwd_builder_free(b);
 
     fwd_engine *e;
     fwd_status st = build(NULL, NULL, NULL, 2, 4, &e);
-    expect(st, FWD_OK, "build with batch 2,4", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "build with batch 2,4", NULL, NULL, NULL);
     if (st) return;
     int64_t pmin[FWD_MAX_DIMS], popt[FWD_MAX_DIMS], pmax[FWD_MAX_DIMS];
     st = fwd_engine_input_profile(e, 0, pmin, popt, pmax);
-    check(st == FWD_OK && pmin[0] == 1 && popt[0] == 2 && pmax[0] == 4 && pmin[2] == 8 && pmax[2] == 8,
+    tu_check(st == FWD_OK && pmin[0] == 1 && popt[0] == 2 && pmax[0] == 4 && pmin[2] == 8 && pmax[2] == 8,
           "batch 2,4 gives image profile [1..4 opt 2, 1, 8, 8]: %s", st ? fwd_last_error() : "ok");
     fwd_context *c = NULL;
     if (fwd_context_create(e, &c) == FWD_OK) {
@@ -171,7 +146,7 @@ static void test_batch_setting(void)
         expect_runs(c, 4, "batch profile");
         fwd_tensor out;
         const int64_t b5[] = {5, 1, 8, 8};
-        expect(run(c, FWD_FLOAT32, 4, b5, &out), FWD_ERR_SHAPE, "batch 5 above set_batch's max 4", "'image'",
+        tu_expect(run(c, FWD_FLOAT32, 4, b5, &out), FWD_ERR_SHAPE, "batch 5 above set_batch's max 4", "'image'",
                "1..4", NULL);
     }
     fwd_context_free(c);
@@ -180,7 +155,7 @@ static void test_batch_setting(void)
     /* A profile set with set_shape takes precedence over set_batch. */
     const int64_t min[] = {1, 1, 8, 8}, opt[] = {3, 1, 8, 8}, max[] = {8, 1, 8, 8};
     st = build(min, opt, max, 2, 4, &e);
-    expect(st, FWD_OK, "build with batch 2,4 and image 1..8", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "build with batch 2,4 and image 1..8", NULL, NULL, NULL);
     if (st) return;
     c = NULL;
     if (fwd_context_create(e, &c) == FWD_OK) expect_runs(c, 8, "set_shape over set_batch");
@@ -193,7 +168,7 @@ static void test_no_profile(void)
     /* No profile: the symbolic batch takes any size. */
     fwd_engine *e;
     fwd_status st = build(NULL, NULL, NULL, 0, 0, &e);
-    expect(st, FWD_OK, "build without a profile", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "build without a profile", NULL, NULL, NULL);
     if (st) return;
     fwd_context *c = NULL;
     if (fwd_context_create(e, &c) == FWD_OK) {
@@ -212,21 +187,21 @@ static void test_saved_engine(void)
     const int64_t min[] = {2, 1, 8, 8}, opt[] = {4, 1, 8, 8}, max[] = {6, 1, 8, 8};
     fwd_engine *e, *loaded = NULL;
     fwd_status st = build(min, opt, max, 0, 0, &e);
-    expect(st, FWD_OK, "build with image 2..6", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "build with image 2..6", NULL, NULL, NULL);
     if (st) return;
     char path[256];
     snprintf(path, sizeof path, "/tmp/fwd_test_profiles_%ld.fwd", (long)getpid());
     st = fwd_engine_save(e, path);
-    expect(st, FWD_OK, "save the engine", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "save the engine", NULL, NULL, NULL);
     fwd_engine_free(e);
     if (st) return;
     st = fwd_engine_load(path, &loaded);
-    expect(st, FWD_OK, "load the engine", NULL, NULL, NULL);
+    tu_expect(st, FWD_OK, "load the engine", NULL, NULL, NULL);
     remove(path);
     if (st) return;
     int64_t pmin[FWD_MAX_DIMS], popt[FWD_MAX_DIMS], pmax[FWD_MAX_DIMS];
     st = fwd_engine_input_profile(loaded, 0, pmin, popt, pmax);
-    check(st == FWD_OK && memcmp(pmin, min, sizeof min) == 0 && memcmp(popt, opt, sizeof opt) == 0 &&
+    tu_check(st == FWD_OK && memcmp(pmin, min, sizeof min) == 0 && memcmp(popt, opt, sizeof opt) == 0 &&
               memcmp(pmax, max, sizeof max) == 0,
           "loaded engine keeps the profile [2..6 opt 4, 1, 8, 8]: %s", st ? fwd_last_error() : "ok");
     fwd_context *c = NULL;
@@ -235,11 +210,11 @@ static void test_saved_engine(void)
         expect_runs(c, 6, "loaded engine");
         fwd_tensor out;
         const int64_t b1[] = {1, 1, 8, 8}, b7[] = {7, 1, 8, 8};
-        expect(run(c, FWD_FLOAT32, 4, b1, &out), FWD_ERR_SHAPE, "loaded engine: batch 1 below 2..6", "'image'",
+        tu_expect(run(c, FWD_FLOAT32, 4, b1, &out), FWD_ERR_SHAPE, "loaded engine: batch 1 below 2..6", "'image'",
                "dimension 0 is 1", "2..6");
-        expect(run(c, FWD_FLOAT32, 4, b7, &out), FWD_ERR_SHAPE, "loaded engine: batch 7 above 2..6", "'image'",
+        tu_expect(run(c, FWD_FLOAT32, 4, b7, &out), FWD_ERR_SHAPE, "loaded engine: batch 7 above 2..6", "'image'",
                "dimension 0 is 7", "2..6");
-        expect(run(c, FWD_INT32, 4, b1, &out), FWD_ERR_DTYPE, "loaded engine: int32 for float32", "'image'",
+        tu_expect(run(c, FWD_INT32, 4, b1, &out), FWD_ERR_DTYPE, "loaded engine: int32 for float32", "'image'",
                "int32", "float32");
     }
     fwd_context_free(c);
@@ -257,7 +232,7 @@ static void expect_bad_profile(const char *input, int rank, const int64_t *min, 
     fwd_builder_create(&b);
     fwd_status st = fwd_builder_set_shape(b, input, rank, min, opt, max);
     if (st == FWD_OK) st = fwd_builder_build(b, m, &e);
-    expect(st, FWD_ERR_INVALID_ARGUMENT, what, needle, NULL, NULL);
+    tu_expect(st, FWD_ERR_INVALID_ARGUMENT, what, needle, NULL, NULL);
     fwd_engine_free(e);
     fwd_builder_free(b);
     fwd_model_free(m);
@@ -282,11 +257,11 @@ static void test_bad_profiles(void)
 
     fwd_builder *b = NULL;
     fwd_builder_create(&b);
-    expect(fwd_builder_set_shape(b, NULL, 4, min, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL input name", NULL,
+    tu_expect(fwd_builder_set_shape(b, NULL, 4, min, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL input name", NULL,
            NULL, NULL);
-    expect(fwd_builder_set_shape(b, "image", 4, NULL, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL min", NULL,
+    tu_expect(fwd_builder_set_shape(b, "image", 4, NULL, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL min", NULL,
            NULL, NULL);
-    expect(fwd_builder_set_shape(NULL, "image", 4, min, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL builder", NULL,
+    tu_expect(fwd_builder_set_shape(NULL, "image", 4, min, opt, max), FWD_ERR_INVALID_ARGUMENT, "NULL builder", NULL,
            NULL, NULL);
     fwd_builder_free(b);
 }
@@ -301,6 +276,5 @@ int main(int argc, char **argv)
     test_no_profile();
     test_saved_engine();
     test_bad_profiles();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary();
 }
