@@ -15,7 +15,6 @@
  * --quick makes few runs (for the sanitizer builds). Public API only.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,28 +22,14 @@
 #include <time.h>
 
 #include "fwd.h"
+#include "test_util.h"
 
 #define N_THREADS 8
 #define CONTEXTS_PER_THREAD 2
 #define MAX_CASES 8
 #define MAX_IO 4
 
-static int passed, failed, skipped;
-
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
+static int skipped;
 
 static double now_s(void)
 {
@@ -193,7 +178,7 @@ static void run_model_test(model_test *mt)
 {
     fwd_context *c = NULL;
     fwd_status st = fwd_context_create(mt->engine, &c);
-    check(st == FWD_OK, "%s: reference context: %s", mt->label, st ? fwd_last_error() : "ok");
+    tu_check(st == FWD_OK, "%s: reference context: %s", mt->label, st ? fwd_last_error() : "ok");
     if (st) return;
     bool refs_ok = true;
     for (int i = 0; i < mt->n_cases; i++) {
@@ -205,7 +190,7 @@ static void run_model_test(model_test *mt)
         describe_shape(&tc->in[0], shp, sizeof shp);
         st = fwd_context_run(c, tc->in, mt->n_in, outs, mt->n_out);
         if (st) {
-            check(false, "%s: reference run of input %s: %s: %s", mt->label, shp, fwd_status_name(st),
+            tu_check(false, "%s: reference run of input %s: %s: %s", mt->label, shp, fwd_status_name(st),
                   fwd_last_error());
             refs_ok = false;
             continue;
@@ -220,7 +205,7 @@ static void run_model_test(model_test *mt)
     }
     fwd_context_free(c);
     if (!refs_ok) return;
-    check(true, "%s: %d single-threaded reference runs", mt->label, mt->n_cases);
+    tu_check(true, "%s: %d single-threaded reference runs", mt->label, mt->n_cases);
 
     thread_job jobs[N_THREADS];
     pthread_t th[N_THREADS];
@@ -233,13 +218,13 @@ static void run_model_test(model_test *mt)
         if (pthread_create(&th[t], NULL, thread_main, &jobs[t]) != 0) break;
         started++;
     }
-    check(started == N_THREADS, "%s: started %d of %d threads", mt->label, started, N_THREADS);
+    tu_check(started == N_THREADS, "%s: started %d of %d threads", mt->label, started, N_THREADS);
     for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
     double secs = now_s() - t0;
     for (int t = 0; t < started; t++) {
         const thread_job *j = &jobs[t];
         bool ok = j->errors == 0 && j->mismatches == 0 && j->runs_done == mt->runs * CONTEXTS_PER_THREAD;
-        check(ok, "%s: thread %d: %ld runs on %d contexts, %ld errors, %ld outputs differing%s%s", mt->label, t,
+        tu_check(ok, "%s: thread %d: %ld runs on %d contexts, %ld errors, %ld outputs differing%s%s", mt->label, t,
               j->runs_done, CONTEXTS_PER_THREAD, j->errors, j->mismatches, j->problem[0] ? "; first: " : "",
               j->problem);
     }
@@ -270,7 +255,7 @@ static fwd_engine *build(const char *label, const char *path, const char *const 
     for (int i = 0; i < n_inputs && st == FWD_OK; i++)
         st = fwd_builder_set_shape(b, inputs[i], rank, min, opt, max);
     if (st == FWD_OK) st = fwd_builder_build(b, m, &e);
-    check(st == FWD_OK, "%s: build with a dynamic profile: %s", label, st ? fwd_last_error() : "ok");
+    tu_check(st == FWD_OK, "%s: build with a dynamic profile: %s", label, st ? fwd_last_error() : "ok");
     fwd_builder_free(b);
     fwd_model_free(m);
     return st == FWD_OK ? e : NULL;
@@ -355,6 +340,6 @@ int main(int argc, char **argv)
     }
     test_digits(root, digits_runs);
     test_bert(root, bert_runs);
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    return failed ? 1 : 0;
+    printf("%d passed, %d failed, %d skipped\n", tu_passed, tu_failed, skipped);
+    return tu_failed ? 1 : 0;
 }
