@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
+#include "test_util.h"
 
 static int n_pass, n_fail;
 
@@ -180,38 +181,12 @@ static int load_mem(const buf *m, const char *dir, fwd_status *st)
     return *st == FWD_OK;
 }
 
-static uint8_t *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return b;
-}
-
 static void write_file(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return;
     if (n) fwrite(p, 1, n, f);
     fclose(f);
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
 }
 
 /* Build and run a model that loaded, on zero inputs of its declared shapes
@@ -275,7 +250,7 @@ static void fuzz_model(const char *dir, const char *test)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/model.onnx", dir, test);
     size_t size;
-    uint8_t *data = read_file(path, &size);
+    uint8_t *data = tu_read_file(path, &size);
     check(data != NULL, "%s: cannot read %s", test, path);
     if (!data) return;
     fwd_model *m = NULL;
@@ -303,9 +278,9 @@ static void fuzz_model(const char *dir, const char *test)
     int flips = 3000, ok = 0, errs = 0, no_msg = 0, ran = 0;
     for (int i = 0; i < flips; i++) {
         memcpy(copy, data, size);
-        int nb = 1 + (int)(rng() % 3);
+        int nb = 1 + (int)(tu_bits() % 3);
         for (int k = 0; k < nb; k++) {
-            size_t bit = (size_t)(rng() % (size * 8));
+            size_t bit = (size_t)(tu_bits() % (size * 8));
             copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
         m = NULL;
@@ -512,7 +487,7 @@ static void test_files(const char *tmp)
           "npy round trip: %s", fwd_last_error());
     fwd_tensor_release(&r);
     size_t size;
-    uint8_t *data = read_file(path, &size);
+    uint8_t *data = tu_read_file(path, &size);
     int bad = 0;
     for (size_t len = 0; data && len < size; len++) {
         write_file(path, data, len);

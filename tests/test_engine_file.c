@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
+#include "test_util.h"
 
 #ifndef FWD_TESTS_DIR
 #define FWD_TESTS_DIR "tests"
@@ -62,23 +63,6 @@ static void check(bool ok, const char *name, const char *fmt, ...)
 }
 
 /* ---- file helpers ---- */
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
 
 static bool exists(const char *path)
 {
@@ -151,15 +135,6 @@ static void fix_checksum(unsigned char *f, size_t size)
 
 /* ---- inputs ---- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 /* Fill t (dtype, rank, dims set) with fixed pseudo-random data. */
 static bool random_tensor(fwd_tensor *t)
 {
@@ -170,7 +145,7 @@ static bool random_tensor(fwd_tensor *t)
     t->data = malloc(t->size ? t->size : 1);
     if (!t->data) return false;
     for (int64_t i = 0; i < n; i++) {
-        uint64_t r = rnd();
+        uint64_t r = tu_bits();
         double u = (double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0;
         unsigned char *p = (unsigned char *)t->data + (size_t)i * esz;
         switch (t->dtype) {
@@ -257,7 +232,7 @@ static fwd_status run_engine(const fwd_engine *e, const fwd_tensor *ins, int n_i
 static bool same_files(const char *a, const char *b)
 {
     size_t na, nb;
-    unsigned char *pa = read_all(a, &na), *pb = read_all(b, &nb);
+    unsigned char *pa = tu_read_file(a, &na), *pb = tu_read_file(b, &nb);
     bool same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
     free(pa);
     free(pb);
@@ -300,7 +275,7 @@ static void round_trip(const char *model_path, int level, const char *mode, int6
         goto done;
     }
     size_t fsize;
-    unsigned char *bytes = read_all(saved, &fsize);
+    unsigned char *bytes = tu_read_file(saved, &fsize);
     bool sum_ok = bytes && fsize >= 32 && get_u64(bytes + OFF_CHECKSUM) == file_checksum(bytes, fsize);
     free(bytes);
     char name_sum[1300];
@@ -505,12 +480,12 @@ static void flips(const unsigned char *file, size_t size, int count, bool fix_su
         fwd_engine_num_inputs(intact, &n_in);
         have_inputs = n_in <= 8 && make_inputs(intact, "", ins, n_in);
     }
-    rng_state = 12345;
+    tu_bits_state = 12345;
     for (int i = 0; i < count; i++) {
         memcpy(p, file, size);
-        size_t at = (size_t)(rnd() % span);
+        size_t at = (size_t)(tu_bits() % span);
         if (fix_sum && at >= OFF_CHECKSUM && at < OFF_CHECKSUM + 8) at += 8;
-        unsigned char x = (unsigned char)(1 + rnd() % 255);
+        unsigned char x = (unsigned char)(1 + tu_bits() % 255);
         p[at] ^= x;
         if (fix_sum) fix_checksum(p, size);
         if (!fix_sum) {
@@ -545,7 +520,7 @@ static void flips(const unsigned char *file, size_t size, int count, bool fix_su
 static void corruption_tests(const char *path)
 {
     size_t size;
-    unsigned char *file = read_all(path, &size);
+    unsigned char *file = tu_read_file(path, &size);
     if (!file || size < FIXED_HEADER) {
         check(false, "corruption", "cannot read %s", path);
         free(file);
@@ -764,7 +739,7 @@ int main(int argc, char **argv)
             } else {
                 if (level == 1 && sb.st_size < 16 * 1024 * 1024) {
                     size_t size;
-                    unsigned char *file = read_all(path, &size);
+                    unsigned char *file = tu_read_file(path, &size);
                     if (file) truncations(file, size, false, models.items[i]);
                     free(file);
                 }

@@ -1,8 +1,9 @@
 /*
  * Helpers shared by the C tests (public API only): PASS/FAIL checks with
- * the closing count, status expectations, building an engine from a model
- * file, the layer list string, fixed pseudo-random inputs, and comparing
- * an engine at optimization level 1 against level 0.
+ * the closing count, status expectations, reading files, pseudo-random
+ * bits for fuzzing, building an engine from a model file, the layer list
+ * string, fixed pseudo-random inputs, and comparing an engine at
+ * optimization level 1 against level 0.
  *
  * Header-only (static functions): each test is one executable made from
  * one .c file.
@@ -58,6 +59,37 @@ static inline void tu_expect(fwd_status st, fwd_status want, const char *what, c
     const char *msg = fwd_last_error();
     bool ok = st == want && (!n1 || strstr(msg, n1)) && (!n2 || strstr(msg, n2)) && (!n3 || strstr(msg, n3));
     tu_check(ok, "%s: got %s, want %s; message: %s", what, fwd_status_name(st), fwd_status_name(want), msg);
+}
+
+/* ---- files and fuzzing ---- */
+
+/* The whole file (malloc'ed; *size its length), or NULL. */
+static inline unsigned char *tu_read_file(const char *path, size_t *size)
+{
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return p;
+}
+
+/* Fixed pseudo-random 64-bit numbers (xorshift) for fuzzing. */
+static uint64_t tu_bits_state = 0x9e3779b97f4a7c15ull;
+static inline uint64_t tu_bits(void)
+{
+    tu_bits_state ^= tu_bits_state << 13;
+    tu_bits_state ^= tu_bits_state >> 7;
+    tu_bits_state ^= tu_bits_state << 17;
+    return tu_bits_state;
 }
 
 /* ---- engines ---- */
