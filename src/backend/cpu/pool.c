@@ -6,6 +6,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/nn_internal.h"
@@ -109,6 +110,124 @@ static int64_t pool_grain(const pool_job *j)
     return 16384 / (j->g.out_size * j->g.k_size + 1) + 1;
 }
 
+
+/* ---- float32 2-D (and 1-D) fast path for MaxPool and AveragePool ----
+ * Separable: per output row, the valid input rows of the window are
+ * reduced element-wise into a padded row buffer (contiguous, vectorised),
+ * then each output takes the reduction of its KW entries of that row. The
+ * buffer's pad entries hold -inf (max) or 0 (average), so the inner loops
+ * need no bounds checks; averages multiply by precomputed reciprocal
+ * counts. */
+
+typedef struct sep_job {
+    const pool_job *pj;
+    bool is_max;
+    int64_t wp;            /* padded row width covering every window */
+    const float *inv_w;    /* per output column: 1 / horizontal count */
+    _Atomic int failed;    /* a worker could not get its row buffer */
+} sep_job;
+
+static inline float max_f(float a, float b) { return a > b ? a : b; }
+
+static void sep_planes(void *arg, int64_t p0, int64_t p1)
+{
+    sep_job *s = arg;
+    const pool_job *j = s->pj;
+    const nn_geom3 *g = &j->g;
+    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int64_t KH = g->k[1], KW = g->k[2], sh = g->s[1], sw = g->s[2];
+    const int64_t dh = g->d[1], dw = g->d[2], ph = g->p[1], pw = g->p[2];
+    float *row = nn_scratch(2, (size_t)s->wp);
+    if (!row) {
+        s->failed = 1;
+        return;
+    }
+    const float fill = s->is_max ? -INFINITY : 0.0f;
+    for (int64_t i = 0; i < s->wp; i++) row[i] = fill;
+    float *mid = row + pw; /* input column c at mid[c] */
+    int64_t ncopy = W < s->wp - pw ? W : s->wp - pw;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        const float *x = (const float *)j->x + pl * g->in_size;
+        float *y = (float *)j->y + pl * g->out_size;
+        for (int64_t oh = 0; oh < OH; oh++, y += OW) {
+            int64_t h0 = oh * sh - ph, kh0, kh1;
+            k_range(h0, dh, KH, H, &kh0, &kh1);
+            if (kh0 >= kh1) {
+                for (int64_t ow = 0; ow < OW; ow++) y[ow] = s->is_max ? -INFINITY : 0.0f;
+                continue;
+            }
+            const float *r0 = x + (h0 + kh0 * dh) * W;
+            if (ncopy > 0) memcpy(mid, r0, sizeof(float) * (size_t)ncopy);
+            for (int64_t kh = kh0 + 1; kh < kh1; kh++) {
+                const float *r = x + (h0 + kh * dh) * W;
+                if (s->is_max)
+                    for (int64_t c = 0; c < ncopy; c++) mid[c] = max_f(r[c], mid[c]);
+                else
+                    for (int64_t c = 0; c < ncopy; c++) mid[c] += r[c];
+            }
+            if (s->is_max) {
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    const float *w = row + ow * sw;
+                    float best = w[0];
+                    for (int64_t kw = 1; kw < KW; kw++) best = max_f(w[kw * dw], best);
+                    y[ow] = best;
+                }
+            } else {
+                int64_t vc;
+                if (j->include_pad) {
+                    int64_t a, b;
+                    k_range(oh * sh, dh, KH, H + ph + j->pad_end[1], &a, &b);
+                    vc = b - a;
+                } else {
+                    vc = kh1 - kh0;
+                }
+                const float inv_h = 1.0f / (float)vc;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    const float *w = row + ow * sw;
+                    float acc = w[0];
+                    for (int64_t kw = 1; kw < KW; kw++) acc += w[kw * dw];
+                    y[ow] = acc * (inv_h * s->inv_w[ow]);
+                }
+            }
+        }
+    }
+}
+
+/* Runs the separable path when it applies (float32 2-D or 1-D windows,
+ * no Indices); *done tells whether it did. */
+static fwd_status pool_fast(fwd_kernel_ctx *k, const pool_job *j, int64_t planes, bool is_max,
+                            bool *done)
+{
+    const nn_geom3 *g = &j->g;
+    *done = false;
+    if (k->in[0]->dtype != FWD_FLOAT32 || j->idx || g->in[0] != 1 || g->k[0] != 1 || g->out[0] != 1)
+        return FWD_OK;
+    const int64_t OW = g->out[2], W = g->in[2], KW = g->k[2], pw = g->p[2];
+    if (planes * g->out_size == 0 || g->k[1] < 1 || KW < 1) return FWD_OK;
+    sep_job s = {j, is_max, (OW - 1) * g->s[2] + (KW - 1) * g->d[2] + 1, NULL, 0};
+    if (s.wp < pw + W) s.wp = pw + W;
+    float *inv = NULL;
+    if (!is_max) {
+        inv = malloc(sizeof(float) * (size_t)OW);
+        if (!inv) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t a, b;
+            if (j->include_pad)
+                k_range(ow * g->s[2], g->d[2], KW, W + pw + j->pad_end[2], &a, &b);
+            else
+                k_range(ow * g->s[2] - pw, g->d[2], KW, W, &a, &b);
+            inv[ow] = b > a ? 1.0f / (float)(b - a) : 0.0f;
+        }
+        s.inv_w = inv;
+    }
+    int64_t per_plane = g->out_size * (KW + 1) + g->in_size;
+    fwd_parallel_for(planes, 30000 / (per_plane + 1) + 1, sep_planes, &s);
+    free(inv);
+    if (s.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a pooling row");
+    *done = true;
+    return FWD_OK;
+}
+
 static fwd_status max_pool_native(fwd_kernel_ctx *k)
 {
     pool_job j;
@@ -117,6 +236,9 @@ static fwd_status max_pool_native(fwd_kernel_ctx *k)
     ir_tensor *ind = nn_out(k, 1);
     j.idx = ind && ind->data ? ind->data : NULL;
     j.col_major = ir_attr_int(k->node, "storage_order", 0) == 1;
+    bool done;
+    FWD_TRY(pool_fast(k, &j, planes, true, &done));
+    if (done) return FWD_OK;
     fwd_range_fn fn = NULL;
     switch (k->in[0]->dtype) {
     case FWD_FLOAT32: fn = max_pool_f32; break;
@@ -205,6 +327,9 @@ static fwd_status avg_pool_f32(fwd_kernel_ctx *k)
     int64_t planes;
     FWD_TRY(pool_setup(k, &j, &planes));
     j.include_pad = ir_attr_int(k->node, "count_include_pad", 0) != 0;
+    bool done;
+    FWD_TRY(pool_fast(k, &j, planes, false, &done));
+    if (done) return FWD_OK;
     fwd_parallel_for(planes, pool_grain(&j), avg_lp_planes, &j);
     return FWD_OK;
 }
