@@ -63,22 +63,11 @@ static int parse_bench(int argc, char **argv, bench_opts *o)
     o->warmup = 10;
     o->threads = 1;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (o->path) {
-                fprintf(stderr, "fwd bench: unexpected argument '%s' (the model is '%s')\n", a, o->path);
-                return -1;
-            }
-            o->path = a;
-            continue;
-        }
         cli_arg arg;
-        cli_arg_split(argc, argv, i, &arg);
-        const char *v = arg.val;
-        int r = cli_parse_build_option("bench", arg.key, v, &o->build);
-        if (r < 0) return -1;
-        if (r == 1) { cli_arg_used(&arg, &i); continue; }
-        if (r == 2) continue;
+        int r = cli_next_arg("bench", "model", argc, argv, &i, &o->path, &o->build, &arg);
+        if (r == CLI_ARG_ERROR) return -1;
+        if (r == CLI_ARG_DONE) continue;
+        const char *a = argv[i], *v = arg.val;
         if (strcmp(arg.key, "--profile") == 0) {
             o->profile = true;
             continue;
@@ -313,11 +302,7 @@ int cmd_bench(int argc, char **argv)
             rc = CLI_FAILURE;
             goto done;
         }
-        for (int k = 0; k < n_outs; k++) {
-            fwd_tensor_info info;
-            fwd_engine_output(e, k, &info);
-            w->outs[k].name = info.name;
-        }
+        cli_name_outputs(e, w->outs, n_outs);
         if ((st = fwd_context_create(e, &w->ctx))) {
             rc = cli_fail("bench", "creating a context", st, CLI_FAILURE);
             goto done;
@@ -330,9 +315,7 @@ int cmd_bench(int argc, char **argv)
 
     /* One run first, on this thread: input errors show once and clearly. */
     if ((st = fwd_context_run(ws[0].ctx, ins, n_ins, ws[0].outs, n_outs))) {
-        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND ||
-                     st == FWD_ERR_INVALID_ARGUMENT;
-        rc = cli_fail("bench", "running", st, usage ? CLI_USAGE : CLI_FAILURE);
+        rc = cli_fail("bench", "running", st, cli_run_failure_code(st));
         goto done;
     }
     for (int k = 0; k < n_outs; k++) {

@@ -20,22 +20,11 @@ int cmd_build(int argc, char **argv)
     int rc = CLI_OK;
     fwd_status st;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (model_path) {
-                fprintf(stderr, "fwd build: unexpected argument '%s' (the model is '%s')\n", a, model_path);
-                rc = CLI_USAGE;
-                goto done;
-            }
-            model_path = a;
-            continue;
-        }
         cli_arg arg;
-        cli_arg_split(argc, argv, i, &arg);
-        int r = cli_parse_build_option("build", arg.key, arg.val, &bo);
-        if (r < 0) { rc = CLI_USAGE; goto done; }
-        if (r == 1) { cli_arg_used(&arg, &i); continue; }
-        if (r == 2) continue;
+        int r = cli_next_arg("build", "model", argc, argv, &i, &model_path, &bo, &arg);
+        if (r == CLI_ARG_ERROR) { rc = CLI_USAGE; goto done; }
+        if (r == CLI_ARG_DONE) continue;
+        const char *a = argv[i];
         if ((strcmp(arg.key, "-o") == 0 || strcmp(arg.key, "--output") == 0) && arg.val) {
             out_path = arg.val;
             cli_arg_used(&arg, &i);

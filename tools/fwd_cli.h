@@ -70,6 +70,19 @@ void cli_arg_split(int argc, char **argv, int i, cli_arg *out);
 /* Advance *i past the value of a (when it came from the next argument). */
 void cli_arg_used(const cli_arg *a, int *i);
 
+/* What cli_next_arg did with argv[*i]. */
+enum { CLI_ARG_ERROR = -1, CLI_ARG_DONE = 0, CLI_ARG_OPTION = 1 };
+
+/*
+ * One step of a command's argument loop: a plain argument becomes *path (a
+ * second one is an error: "(the NOUN is 'PATH')"); an option is split into
+ * *arg and, when it is a build option, parsed into o (stepping *i over its
+ * value). Returns CLI_ARG_DONE when handled, CLI_ARG_OPTION when arg is
+ * left to the command, CLI_ARG_ERROR when reported on stderr.
+ */
+int cli_next_arg(const char *cmd, const char *noun, int argc, char **argv, int *i, const char **path,
+                 cli_build_opts *o, cli_arg *arg);
+
 /* Parse "AxBxC" into dims; returns false on a malformed string. */
 bool cli_parse_dims(const char *s, int64_t *dims, int *rank);
 /* Parse a --shape value (see cli_shape); reports errors on stderr. */
@@ -86,6 +99,9 @@ void cli_bytes_str(double bytes, char *buf, size_t cap);
 
 /* Print "fwd CMD: WHAT: <last error> (STATUS)" and return code. */
 int cli_fail(const char *cmd, const char *what, fwd_status st, int code);
+/* The exit code for a failed fwd_context_run: inputs that do not fit
+ * (shape, dtype, unknown or missing names) are the caller's error. */
+int cli_run_failure_code(fwd_status st);
 
 /*
  * Open PATH as an engine file, or else as a model. Exactly one of *engine
@@ -101,6 +117,9 @@ int cli_open(const char *cmd, const char *path, fwd_engine **engine, fwd_model *
  */
 int cli_build(const char *cmd, const fwd_model *model, const cli_build_opts *o,
               const cli_shape *extra, int n_extra, bool show_progress, fwd_engine **out);
+
+/* Name outs[0..n) after the engine's outputs (other fields untouched). */
+void cli_name_outputs(const fwd_engine *e, fwd_tensor *outs, int n);
 
 /* Index of input name in the engine, or -1 (with a message on stderr
  * listing the inputs, naming the option). */

@@ -42,6 +42,25 @@ void cli_arg_used(const cli_arg *a, int *i)
     if (!a->inline_val) (*i)++;
 }
 
+int cli_next_arg(const char *cmd, const char *noun, int argc, char **argv, int *i, const char **path,
+                 cli_build_opts *o, cli_arg *arg)
+{
+    const char *a = argv[*i];
+    if (a[0] != '-') {
+        if (*path) {
+            fprintf(stderr, "fwd %s: unexpected argument '%s' (the %s is '%s')\n", cmd, a, noun, *path);
+            return CLI_ARG_ERROR;
+        }
+        *path = a;
+        return CLI_ARG_DONE;
+    }
+    cli_arg_split(argc, argv, *i, arg);
+    int r = cli_parse_build_option(cmd, arg->key, arg->val, o);
+    if (r < 0) return CLI_ARG_ERROR;
+    if (r == 1) cli_arg_used(arg, i);
+    return r ? CLI_ARG_DONE : CLI_ARG_OPTION;
+}
+
 bool cli_parse_dims(const char *s, int64_t *dims, int *rank)
 {
     int r = 0;
@@ -251,6 +270,13 @@ int cli_fail(const char *cmd, const char *what, fwd_status st, int code)
     return code;
 }
 
+int cli_run_failure_code(fwd_status st)
+{
+    bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND ||
+                 st == FWD_ERR_INVALID_ARGUMENT;
+    return usage ? CLI_USAGE : CLI_FAILURE;
+}
+
 int cli_open(const char *cmd, const char *path, fwd_engine **engine, fwd_model **model)
 {
     *engine = NULL;
@@ -371,6 +397,15 @@ int cli_build(const char *cmd, const fwd_model *model, const cli_build_opts *o, 
 done:
     fwd_builder_free(b);
     return rc;
+}
+
+void cli_name_outputs(const fwd_engine *e, fwd_tensor *outs, int n)
+{
+    for (int k = 0; k < n; k++) {
+        fwd_tensor_info info;
+        fwd_engine_output(e, k, &info);
+        outs[k].name = info.name;
+    }
 }
 
 int cli_engine_input_index(const char *cmd, const fwd_engine *e, const char *name, const char *opt)

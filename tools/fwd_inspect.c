@@ -154,22 +154,11 @@ int cmd_inspect(int argc, char **argv)
     fwd_engine *e = NULL;
     fwd_model *m = NULL;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (path) {
-                fprintf(stderr, "fwd inspect: unexpected argument '%s' (the file is '%s')\n", a, path);
-                rc = CLI_USAGE;
-                goto done;
-            }
-            path = a;
-            continue;
-        }
         cli_arg arg;
-        cli_arg_split(argc, argv, i, &arg);
-        int r = cli_parse_build_option("inspect", arg.key, arg.val, &bo);
-        if (r < 0) { rc = CLI_USAGE; goto done; }
-        if (r == 1) { cli_arg_used(&arg, &i); continue; }
-        if (r == 2) continue;
+        int r = cli_next_arg("inspect", "file", argc, argv, &i, &path, &bo, &arg);
+        if (r == CLI_ARG_ERROR) { rc = CLI_USAGE; goto done; }
+        if (r == CLI_ARG_DONE) continue;
+        const char *a = argv[i];
         if (strcmp(arg.key, "--dot") == 0 && arg.val) {
             dot = arg.val;
             cli_arg_used(&arg, &i);

@@ -85,27 +85,42 @@ static void safe_name(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
+/* DIR/PREFIX_K.pb when it exists, else DIR/NAME.npy (name made safe). */
+static void data_file(const char *dir, const char *prefix, int k, const char *name, char *path, size_t cap)
+{
+    char nm[1024];
+    snprintf(path, cap, "%s/%s_%d.pb", dir, prefix, k);
+    if (!file_exists(path)) {
+        safe_name(name, nm, sizeof nm);
+        snprintf(path, cap, "%s/%s.npy", dir, nm);
+    }
+}
+
+/* Read input name from path into *file (owning the memory) and bind a
+ * copy of it to the name in *in. Returns an exit code. */
+static int read_input(const char *name, const char *path, fwd_tensor *file, fwd_tensor *in)
+{
+    fwd_status st = fwd_tensor_read_file(path, file);
+    if (st) {
+        char what[4200];
+        snprintf(what, sizeof what, "reading input '%s' from %s", name, path);
+        return cli_fail("run", what, st, CLI_USAGE);
+    }
+    *in = *file;
+    in->name = name;
+    return CLI_OK;
+}
+
 static int parse_run(int argc, char **argv, run_opts *o)
 {
     o->rtol = 1e-3;
     o->atol = 1e-5;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (o->path) {
-                fprintf(stderr, "fwd run: unexpected argument '%s' (the model is '%s')\n", a, o->path);
-                return -1;
-            }
-            o->path = a;
-            continue;
-        }
         cli_arg arg;
-        cli_arg_split(argc, argv, i, &arg);
-        const char *v = arg.val;
-        int r = cli_parse_build_option("run", arg.key, v, &o->build);
-        if (r < 0) return -1;
-        if (r == 1) { cli_arg_used(&arg, &i); continue; }
-        if (r == 2) continue;
+        int r = cli_next_arg("run", "model", argc, argv, &i, &o->path, &o->build, &arg);
+        if (r == CLI_ARG_ERROR) return -1;
+        if (r == CLI_ARG_DONE) continue;
+        const char *a = argv[i], *v = arg.val;
         if (!v) {
             fprintf(stderr, "fwd run: unknown option '%s' or missing value\n", a);
             return -1;
@@ -152,12 +167,8 @@ static int parse_run(int argc, char **argv, run_opts *o)
 /* Compare output k against DIR/output_k.pb or DIR/NAME.npy; 0 when equal. */
 static int compare_output(const run_opts *o, int k, const fwd_tensor *out)
 {
-    char path[4096], nm[1024];
-    snprintf(path, sizeof path, "%s/output_%d.pb", o->compare_dir, k);
-    if (!file_exists(path)) {
-        safe_name(out->name, nm, sizeof nm);
-        snprintf(path, sizeof path, "%s/%s.npy", o->compare_dir, nm);
-    }
+    char path[4096];
+    data_file(o->compare_dir, "output", k, out->name, path, sizeof path);
     fwd_tensor ref = {0};
     fwd_status st = fwd_tensor_read_file(path, &ref);
     if (st) {
@@ -234,14 +245,8 @@ int cmd_run(int argc, char **argv)
             rc = CLI_USAGE;
             goto done;
         }
-        if ((st = fwd_tensor_read_file(o.in_files[i], &files[n_ins]))) {
-            char what[1200];
-            snprintf(what, sizeof what, "reading input '%s' from %s", o.in_names[i], o.in_files[i]);
-            rc = cli_fail("run", what, st, CLI_USAGE);
-            goto done;
-        }
-        ins[n_ins] = files[n_ins];
-        ins[n_ins++].name = o.in_names[i];
+        if ((rc = read_input(o.in_names[i], o.in_files[i], &files[n_ins], &ins[n_ins]))) goto done;
+        n_ins++;
     }
     if (o.inputs_dir) {
         for (int k = 0; k < n_graph_in && n_ins < CLI_MAX_IO; k++) {
@@ -250,21 +255,11 @@ int cmd_run(int argc, char **argv)
             bool given = false;
             for (int i = 0; i < n_ins; i++) given |= strcmp(ins[i].name, info.name) == 0;
             if (given) continue;
-            char path[4096], nm[1024];
-            snprintf(path, sizeof path, "%s/input_%d.pb", o.inputs_dir, k);
-            if (!file_exists(path)) {
-                safe_name(info.name, nm, sizeof nm);
-                snprintf(path, sizeof path, "%s/%s.npy", o.inputs_dir, nm);
-            }
+            char path[4096];
+            data_file(o.inputs_dir, "input", k, info.name, path, sizeof path);
             if (!file_exists(path)) continue; /* reported as missing by the run */
-            if ((st = fwd_tensor_read_file(path, &files[n_ins]))) {
-                char what[4200];
-                snprintf(what, sizeof what, "reading input '%s' from %s", info.name, path);
-                rc = cli_fail("run", what, st, CLI_USAGE);
-                goto done;
-            }
-            ins[n_ins] = files[n_ins];
-            ins[n_ins++].name = info.name;
+            if ((rc = read_input(info.name, path, &files[n_ins], &ins[n_ins]))) goto done;
+            n_ins++;
         }
     }
     if (m) {
@@ -294,16 +289,9 @@ int cmd_run(int argc, char **argv)
 
     fwd_engine_num_outputs(e, &n_outs);
     if (n_outs > CLI_MAX_IO) n_outs = CLI_MAX_IO;
-    for (int k = 0; k < n_outs; k++) {
-        fwd_tensor_info info;
-        fwd_engine_output(e, k, &info);
-        outs[k].name = info.name;
-    }
+    cli_name_outputs(e, outs, n_outs);
     if ((st = fwd_context_run(c, ins, n_ins, outs, n_outs))) {
-        /* Inputs that do not fit are the caller's error. */
-        bool usage = st == FWD_ERR_SHAPE || st == FWD_ERR_DTYPE || st == FWD_ERR_NOT_FOUND ||
-                     st == FWD_ERR_INVALID_ARGUMENT;
-        rc = cli_fail("run", "running", st, usage ? CLI_USAGE : CLI_FAILURE);
+        rc = cli_fail("run", "running", st, cli_run_failure_code(st));
         goto done;
     }
     for (int k = 0; k < n_outs; k++) print_output(&outs[k]);
