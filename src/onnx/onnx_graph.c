@@ -25,13 +25,9 @@ typedef struct vinfo {
 
 static fwd_status elem_dtype(int64_t et, const char *vname, fwd_dtype *out)
 {
+    if (onnx_numeric_dtype(et, out)) return FWD_OK;
     switch (et) {
     case 0: *out = FWD_DTYPE_UNDEFINED; return FWD_OK;
-    case FWD_FLOAT32: case FWD_UINT8: case FWD_INT8: case FWD_UINT16: case FWD_INT16:
-    case FWD_INT32: case FWD_INT64: case FWD_BOOL: case FWD_FLOAT16: case FWD_FLOAT64:
-    case FWD_UINT32: case FWD_UINT64: case FWD_BFLOAT16:
-        *out = (fwd_dtype)et;
-        return FWD_OK;
     case FWD_STRING:
         return fwd_errorf(FWD_ERR_UNSUPPORTED, "value '%s': string tensors are not supported", vname);
     default:

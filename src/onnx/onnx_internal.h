@@ -43,6 +43,10 @@ typedef struct onnx_tensor_hdr {
     int64_t ext_offset, ext_length; /* -1 when absent */
 } onnx_tensor_hdr;
 
+/* The dtype of ONNX element type et when it is a numeric type Forward
+ * supports (the numbers are the same); false otherwise. */
+bool onnx_numeric_dtype(int64_t et, fwd_dtype *out);
+
 /* Decode a TensorProto's header (dims, type, name, where the data is). */
 fwd_status onnx_tensor_header(const pb_msg *msg, onnx_tensor_hdr *h);
 

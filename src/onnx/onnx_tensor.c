@@ -124,15 +124,24 @@ fwd_status onnx_tensor_header(const pb_msg *msg, onnx_tensor_hdr *h)
     return FWD_OK;
 }
 
-/* Map the ONNX data type to ours (the numbers are the same). */
-static fwd_status check_dtype(int64_t dt, const char *what, fwd_dtype *out)
+bool onnx_numeric_dtype(int64_t et, fwd_dtype *out)
 {
-    switch (dt) {
+    switch (et) {
     case FWD_FLOAT32: case FWD_UINT8: case FWD_INT8: case FWD_UINT16: case FWD_INT16:
     case FWD_INT32: case FWD_INT64: case FWD_BOOL: case FWD_FLOAT16: case FWD_FLOAT64:
     case FWD_UINT32: case FWD_UINT64: case FWD_BFLOAT16:
-        *out = (fwd_dtype)dt;
-        return FWD_OK;
+        *out = (fwd_dtype)et;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Map the ONNX data type to ours. */
+static fwd_status check_dtype(int64_t dt, const char *what, fwd_dtype *out)
+{
+    if (onnx_numeric_dtype(dt, out)) return FWD_OK;
+    switch (dt) {
     case FWD_STRING:
         return fwd_errorf(FWD_ERR_UNSUPPORTED, "%s: string tensors are not supported", what);
     case 14: case 15:
