@@ -67,6 +67,24 @@ static void job_init(im2col_job *j, const void *x, const nn_window *w, int64_t p
     for (int64_t kw = 0; kw < 64 && kw < j->g.k[2]; kw++) valid_w_range(&j->g, kw, &j->lo[kw], &j->hi[kw]);
 }
 
+/* dst[q] = src[2 * q] for q in [0, n), 32-bit elements: eight at a time
+ * from two 256-bit loads. A block is only loaded whole when a valid q
+ * follows it, so no load reads past src[2 * (n - 1)]. */
+static inline void copy_stride2_32(const void *srcv, int64_t n, void *dstv)
+{
+    const float *src = srcv;
+    float *dst = dstv;
+    int64_t q = 0;
+    for (; q + 8 < n; q += 8) {
+        __m256 lo = _mm256_loadu_ps(src + 2 * q), hi = _mm256_loadu_ps(src + 2 * q + 8);
+        /* even lanes: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then reorder the 64-bit pairs */
+        __m256 ev = _mm256_shuffle_ps(lo, hi, 0x88);
+        ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8));
+        _mm256_storeu_ps(dst + q, ev);
+    }
+    for (; q < n; q++) dst[q] = src[2 * q];
+}
+
 /* Row r of the column matrix, columns [p0, p1), into dst. A column p is
  * the output position (od, oh, ow); runs of one output row are handled
  * at once: zeros left of lo, a copy (strided by the w stride), zeros
@@ -104,6 +122,8 @@ static void job_init(im2col_job *j, const void *x, const nn_window *w, int64_t p
                 for (int64_t q = ow; q < a && q < end; q++) dst[q - ow] = 0;                 \
                 if (sw == 1) {                                                               \
                     if (b > a) memcpy(dst + (a - ow), src + a + woff, sizeof(T) * (size_t)(b - a)); \
+                } else if (sw == 2 && sizeof(T) == 4) {                                      \
+                    copy_stride2_32(src + 2 * a + woff, b - a, dst + (a - ow));                           \
                 } else {                                                                     \
                     for (int64_t q = a; q < b; q++) dst[q - ow] = src[q * sw + woff];        \
                 }                                                                            \
