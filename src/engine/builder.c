@@ -118,6 +118,21 @@ static fwd_status resolve_profiles(const struct fwd_builder *b, struct fwd_engin
     return FWD_OK;
 }
 
+/* A dimension the profile pins (min == max) is static for this engine:
+ * writing it into the graph lets shape folding remove the shape
+ * arithmetic that depends on it. */
+static void pin_fixed_dims(struct fwd_engine *e)
+{
+    ir_graph *g = e->ir->graph;
+    for (int k = 0; k < g->n_inputs; k++) {
+        const engine_profile *p = &e->profiles[k];
+        ir_shape *s = &g->values[g->inputs[k]].t.shape;
+        if (p->rank < 0 || s->rank != p->rank) continue;
+        for (int d = 0; d < p->rank; d++)
+            if (s->dims[d] < 0 && p->max[d] >= 0 && p->min[d] == p->max[d]) s->dims[d] = p->min[d];
+    }
+}
+
 fwd_status engine_check_profile(const struct fwd_engine *e, int k, const ir_value *v, const fwd_tensor *t)
 {
     const engine_profile *p = &e->profiles[k];
@@ -320,7 +335,10 @@ fwd_status engine_build(const struct fwd_builder *b, ir_model *model, struct fwd
         goto fail;
     }
     if ((st = resolve_profiles(b, e))) goto fail;
-    if (b->opt_level >= 1 && (st = run_passes(b, e))) goto fail;
+    if (b->opt_level >= 1) {
+        pin_fixed_dims(e);
+        if ((st = run_passes(b, e))) goto fail;
+    }
     if ((st = engine_prepare(e))) goto fail;
     if (b->opt_level >= 1 && (st = plan_memory(b, e))) goto fail;
     fwd_log(FWD_LOG_INFO, "build: %d layers, activation arena %zu bytes (unplanned sum %zu)", g->n_nodes,
