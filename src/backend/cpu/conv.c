@@ -185,8 +185,8 @@ static fwd_status conv_depthwise(const fwd_kernel_ctx *k, const nn_conv_shape *s
 
 /* The epilogue of image n, group gi: bias per output channel (row), the
  * residual z as a matrix, the activation. */
-static nn_epilogue conv_epilogue(const nn_conv_shape *s, const float *b, const nn_conv_fuse *f,
-                                 int64_t n, int64_t gi)
+nn_epilogue nn_conv_epilogue(const nn_conv_shape *s, const float *b, const nn_conv_fuse *f, int64_t n,
+                             int64_t gi)
 {
     nn_epilogue e = nn_epilogue_plain();
     int64_t P = s->g.out_size;
@@ -228,7 +228,7 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
             j->failed = 1;
             return;
         }
-        nn_epilogue e = conv_epilogue(s, j->b, j->f, n, gi);
+        nn_epilogue e = nn_conv_epilogue(s, j->b, j->f, n, gi);
         e = nn_epilogue_at(&e, 0, p0);
         if (!nn_gemm_packed(s->mg, p1 - p0, j->K, j->w + gi * s->mg * j->K, j->K, j->wp, bp,
                             j->y + (n * s->m + gi * s->mg) * j->P + p0, j->P, &e)) {
@@ -264,6 +264,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     const float *wp = f && s->group == 1 ? f->wp : NULL;
     if (s->n * s->m * P == 0) return FWD_OK;
     if (s->cg == 1 && s->group > 1 && s->w.nsp <= 2) return conv_depthwise(k, s, x, w, b, f, y);
+    if (f && f->wtp && s->group == 1) return nn_conv_transposed(k, s, x, f->wtp, b, f, y);
     if (K > INT32_MAX || P > INT32_MAX || s->mg > INT32_MAX)
         return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
     bool pointwise = g->k_size == 1;
@@ -275,7 +276,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             for (int64_t gi = 0; gi < s->group; gi++) {
                 nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false,
                                    x + (n * s->c + gi * s->cg) * g->in_size, P, false, NULL,
-                                   y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi), wp};
+                                   y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp};
                 if (!nn_gemm(&ga)) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
             }
         return FWD_OK;
@@ -312,7 +313,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             fwd_parallel_for((P + pj.cols - 1) / pj.cols, 1, conv_pack_tasks, &pj);
             ok = !pj.failed;
             nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false, NULL, 0, false, bp,
-                               y + (n * s->m + gi * s->mg) * P, P, conv_epilogue(s, b, f, n, gi), wp};
+                               y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp};
             if (ok) ok = nn_gemm(&ga);
         }
     }
@@ -321,27 +322,40 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
 }
 
 fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
-                          const float **data, const float **wp, float **unpacked)
+                          const float **data, nn_conv_fuse *f, float **unpacked)
 {
     *data = w->data;
-    *wp = NULL;
+    f->wp = f->wtp = NULL;
     *unpacked = NULL;
-    int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0);
-    if (mr == 0) return FWD_OK;
+    int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0), tw = ir_attr_int(k->node, CPU_PACKED_WT_ATTR, 0);
+    if (mr == 0 && tw == 0) return FWD_OK;
     int64_t m = s->m, kk = s->cg * s->g.k_size;
-    if (mr < 1 || s->group != 1 || m % mr != 0)
+    if (tw != 0) {
+        if (mr != 0 || tw != NN_NR || s->group != 1 || m % NN_NR != 0)
+            return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "transposed packed weight does not fit");
+        if (s->g.out_size <= NN_CONV_T_MAX_P) {
+            f->wtp = w->data;
+            return FWD_OK;
+        }
+    } else if (mr < 1 || s->group != 1 || m % mr != 0) {
         return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "packed weight for %lld rows does not fit",
                                 (long long)mr);
-    if (mr == nn_gemm_tile_rows()) {
-        *wp = w->data;
+    } else if (mr == nn_gemm_tile_rows()) {
+        f->wp = w->data;
         return FWD_OK;
     }
-    /* packed for another CPU's kernel: back to row-major for this run */
+    /* packed for another CPU's kernel or for another geometry: back to
+     * row-major for this run */
     float *u = malloc(sizeof(float) * (size_t)(m * kk + 1));
     if (!u) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory unpacking the weight");
     const float *src = w->data;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t p = 0; p < kk; p++) u[i * kk + p] = src[(i / mr) * mr * kk + p * mr + i % mr];
+    if (tw != 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t p = 0; p < kk; p++) u[i * kk + p] = src[(i / NN_NR) * NN_NR * kk + p * NN_NR + i % NN_NR];
+    } else {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t p = 0; p < kk; p++) u[i * kk + p] = src[(i / mr) * mr * kk + p * mr + i % mr];
+    }
     *data = u;
     *unpacked = u;
     return FWD_OK;
@@ -355,8 +369,8 @@ static fwd_status conv_f32(fwd_kernel_ctx *k)
     const ir_tensor *bt = nn_in(k, 2);
     const float *w;
     float *unpacked;
-    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
-    FWD_TRY(nn_conv_weight(k, &s, k->in[1], &w, &f.wp, &unpacked));
+    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL, NULL};
+    FWD_TRY(nn_conv_weight(k, &s, k->in[1], &w, &f, &unpacked));
     fwd_status st = nn_conv_f32(k, &s, k->in[0]->data, w, bt ? bt->data : NULL, &f, k->out[0]->data);
     free(unpacked);
     return st;

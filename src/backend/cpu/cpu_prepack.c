@@ -115,7 +115,8 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
     if ((strcmp(n->op_type, "FusedConv") != 0 && strcmp(n->op_type, "Conv") != 0) ||
         n->domain[0] != '\0' || n->n_inputs < 2)
         return false;
-    if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_node_attr(n, CPU_WINOGRAD_ATTR) ||
+    if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_node_attr(n, CPU_PACKED_WT_ATTR) ||
+        ir_node_attr(n, CPU_WINOGRAD_ATTR) ||
         ir_attr_int(n, "group", 1) != 1)
         return false;
     int w = n->inputs[1];
@@ -133,16 +134,38 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
     return wv->t.nbytes >= (size_t)(s->dims[0] * k) * sizeof(float);
 }
 
-static fwd_status pack_conv(ir_graph *g, int ni)
+/* Whether a packable conv's output has so few pixels (known statically)
+ * that the transposed product (nn_conv_transposed) suits it better. */
+static bool conv_transposed_suits(const ir_graph *g, const ir_node *n)
+{
+    int64_t m = g->values[n->inputs[1]].t.shape.dims[0];
+    if (m % NN_NR != 0 || m < 2 * NN_NR || n->n_outputs < 1 || n->outputs[0] < 0) return false;
+    const ir_shape *ys = &g->values[n->outputs[0]].t.shape;
+    if (ys->rank < 3) return false;
+    int64_t p = 1;
+    for (int i = 2; i < ys->rank; i++) {
+        if (ys->dims[i] < 0) return false;
+        p *= ys->dims[i];
+    }
+    return nn_conv_t_worthwhile(p);
+}
+
+/* W as the GEMM's A (tiles of this CPU's rows), or W^T in B panels when
+ * transposed. */
+static fwd_status pack_conv(ir_graph *g, int ni, bool transposed)
 {
     ir_node *n = &g->nodes[ni];
     const ir_value *wv = &g->values[n->inputs[1]];
     const ir_shape ws = wv->t.shape;
     int64_t m = ws.dims[0], k = 1;
     for (int i = 1; i < ws.rank; i++) k *= ws.dims[i];
-    float *buf = malloc(sizeof(float) * (size_t)nn_packed_a_floats(m, k));
+    size_t floats = (size_t)(transposed ? nn_packed_b_floats(k, m) : nn_packed_a_floats(m, k));
+    float *buf = malloc(sizeof(float) * floats);
     if (!buf) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
-    nn_pack_a(wv->t.data, k, m, k, buf);
+    if (transposed)
+        nn_pack_b(wv->t.data, k, true, k, 0, m, buf); /* W (m x k) is W^T stored transposed */
+    else
+        nn_pack_a(wv->t.data, k, m, k, buf);
     int id = -1;
     fwd_status st = replace_const(g, ni, 1, &ws, buf, &id);
     free(buf);
@@ -154,9 +177,9 @@ static fwd_status pack_conv(ir_graph *g, int ni)
     memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
     ir_attr *a = &attrs[n->n_attrs];
     memset(a, 0, sizeof *a);
-    a->name = CPU_PACKED_W_ATTR;
+    a->name = transposed ? CPU_PACKED_WT_ATTR : CPU_PACKED_W_ATTR;
     a->type = IR_ATTR_INT;
-    a->i = nn_gemm_tile_rows();
+    a->i = transposed ? NN_NR : nn_gemm_tile_rows();
     memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
     inputs[1] = id;
     n->attrs = attrs;
@@ -249,7 +272,7 @@ fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
             FWD_TRY(pack_winograd(g, i));
             changed++;
         } else if (conv_packable(g, &g->nodes[i])) {
-            FWD_TRY(pack_conv(g, i));
+            FWD_TRY(pack_conv(g, i, conv_transposed_suits(g, &g->nodes[i])));
             changed++;
         }
     }

@@ -15,7 +15,9 @@
  * a new constant of W's own shape and size holding the packed layout,
  * and the attribute "fwd.packed_w" = R (shape inference is unchanged). A
  * kernel whose tile rows differ (an engine file from another CPU)
- * unpacks it per run.
+ * unpacks it per run. When the output's pixels are statically known and
+ * few (7x7), W^T is packed into B panels instead ("fwd.packed_wt", for
+ * nn_conv_transposed), if M is also a multiple of 16.
  *
  * FusedConvs that are 3x3, stride 1, dilation 1, group 1 with M a
  * multiple of the tile rows get Winograd-transformed weights instead
@@ -33,6 +35,11 @@
 #define CPU_PACKED_N_ATTR "fwd.packed_n"
 /* The attribute of a packed Conv/FusedConv weight: its tile rows. */
 #define CPU_PACKED_W_ATTR "fwd.packed_w"
+/* The attribute of a Conv/FusedConv weight stored transposed in the
+ * GEMM's B panels (W^T, [ceil(M / 16)][C * k...][16], W's own size since
+ * M is a multiple of 16): its panel width, 16. Chosen for outputs with few
+ * pixels (nn_conv_transposed). */
+#define CPU_PACKED_WT_ATTR "fwd.packed_wt"
 /* A FusedConv computed by Winograd F(2x2, 3x3): "fwd.winograd" = the tile
  * rows its weight is packed for, the weight input holds the transformed
  * weights [16, M, C] (each [M, C] packed as the GEMM's A), and

@@ -92,7 +92,7 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
     FWD_TRY(nn_need_inputs(k, 2));
     const ir_tensor *bt = nn_in(k, 2), *zt = nn_in(k, 3), *wt = k->in[1];
     ir_tensor *y = k->out[0];
-    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
+    nn_conv_fuse f = {NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL, NULL};
     if (ir_node_attr(k->node, CPU_WINOGRAD_ATTR)) {
         FWD_TRY(read_activation(k, &f.act, &f.act_a, &f.act_b));
         if (zt && zt->data) {
@@ -112,7 +112,7 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
     FWD_TRY(nn_conv_prepare(k, k->in[0], wt, bt, y, &s));
     const float *wdata;
     float *unpacked;
-    FWD_TRY(nn_conv_weight(k, &s, wt, &wdata, &f.wp, &unpacked));
+    FWD_TRY(nn_conv_weight(k, &s, wt, &wdata, &f, &unpacked));
     fwd_status st = FWD_OK;
     st = read_activation(k, &f.act, &f.act_a, &f.act_b);
     if (st == FWD_OK && zt && zt->data) {

@@ -163,30 +163,45 @@ static inline void copy_stride2_32(const void *srcv, int64_t n, void *dstv)
 DEFINE_IM2COL(nn_im2col_f32, float)
 DEFINE_IM2COL(nn_im2col_i32, int32_t)
 
-bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, int64_t p0,
-                        int64_t p1, float *bp)
+bool nn_im2col_pack_panels(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                           int64_t p1, int64_t r0, int64_t r1, int width, float *bp)
 {
     im2col_job j;
     job_init(&j, x, w, p0, p1, NULL);
     int64_t n = p1 - p0, rows = channels * j.g.k_size;
     /* each row is made contiguous in a small buffer (L1), then cut into
-     * the 16-column panels */
+     * the panels */
     float *row = nn_scratch(2, (size_t)n);
     if (!row) return false;
-    int64_t full = n / NN_NR * NN_NR;
-    for (int64_t r = 0; r < rows; r++) {
+    int64_t full = n / width * width, pstride = rows * width;
+    for (int64_t r = r0; r < r1; r++) {
         nn_im2col_f32_row(&j, r, row);
-        float *dst = bp + r * NN_NR;
-        for (int64_t q = 0; q < full; q += NN_NR, dst += rows * NN_NR) {
-            _mm256_storeu_ps(dst, _mm256_loadu_ps(row + q));
-            _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(row + q + 8));
+        float *dst = bp + r * width;
+        int64_t q = 0;
+        if (width == 16) {
+            for (; q < full; q += 16, dst += pstride) {
+                _mm256_storeu_ps(dst, _mm256_loadu_ps(row + q));
+                _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(row + q + 8));
+            }
+        } else if (width == 8) {
+            for (; q < full; q += 8, dst += pstride) _mm256_storeu_ps(dst, _mm256_loadu_ps(row + q));
+        } else {
+            for (; q < full; q += width, dst += pstride) memcpy(dst, row + q, sizeof(float) * (size_t)width);
         }
         if (full < n) {
             memcpy(dst, row + full, sizeof(float) * (size_t)(n - full));
-            memset(dst + (n - full), 0, sizeof(float) * (size_t)(NN_NR - (n - full)));
+            memset(dst + (n - full), 0, sizeof(float) * (size_t)(width - (n - full)));
         }
     }
     return true;
+}
+
+bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                        int64_t p1, float *bp)
+{
+    int64_t rows = channels * w->kernel[0];
+    for (int i = 1; i < w->nsp; i++) rows *= w->kernel[i];
+    return nn_im2col_pack_panels(x, channels, w, p0, p1, 0, rows, NN_NR, bp);
 }
 
 typedef struct gemm_i32_job {

@@ -102,6 +102,12 @@ void nn_im2col_i32_cols(const int32_t *x, int64_t channels, const nn_window *w, 
  * of memory. */
 bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, int64_t p0,
                         int64_t p1, float *bp);
+/* The same for rows [r0, r1) of it only, into panels of width columns
+ * (panel i at bp + i * width * rows, each [rows][width], the last one
+ * zero-padded): width 8 or 6 packs the transposed im2col as the GEMM's A
+ * (nn_pack_a's layout). */
+bool nn_im2col_pack_panels(const float *x, int64_t channels, const nn_window *w, int64_t p0,
+                           int64_t p1, int64_t r0, int64_t r1, int width, float *bp);
 
 /* Geometry of a window embedded as 3-D (leading unit dims). */
 typedef struct nn_geom3 {
@@ -126,12 +132,27 @@ typedef struct nn_conv_fuse {
     const float *z;
     nn_act_kind act;
     float act_a, act_b;
-    const float *wp; /* W packed (nn_pack_a) for group 1, or NULL */
+    const float *wp;  /* W packed (nn_pack_a) for group 1, or NULL */
+    const float *wtp; /* W^T packed in 16-column panels (nn_conv_transposed), or NULL */
 } nn_conv_fuse;
 /* float32 convolution of x by w (+ bias b, may be NULL) into y with the
  * geometry s (nn_conv_prepare); f may be NULL (plain Conv). */
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y);
+
+/* The epilogue of image n, group gi of a convolution: bias per output
+ * channel (row), the residual f->z as a matrix, the activation. */
+nn_epilogue nn_conv_epilogue(const nn_conv_shape *s, const float *b, const nn_conv_fuse *f, int64_t n,
+                             int64_t gi);
+
+/* Few output pixels (conv_transposed.c): Y^T = im2col^T @ W^T with W^T
+ * packed in 16-column panels (group 1, M a multiple of 16). Whether P
+ * pixels waste enough vector lanes in the ordinary product to prefer it
+ * (never above NN_CONV_T_MAX_P). */
+#define NN_CONV_T_MAX_P 1024
+bool nn_conv_t_worthwhile(int64_t p);
+fwd_status nn_conv_transposed(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                              const float *wt, const float *b, const nn_conv_fuse *f, float *y);
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c). Weights w [m][c][3][3] to
  * u [16][m][c] and back (exactly, up to rounding); whether a convolution
@@ -145,13 +166,15 @@ fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, con
                             const float *u, bool u_packed, const float *b, const nn_conv_fuse *f,
                             float *y);
 
-/* The weight of a Conv/FusedConv node as the GEMM reads it: *w the
- * row-major data, or *wp the packed one when the builder packed it
- * (attribute "fwd.packed_w", cpu_prepack.h) for this CPU's kernel; a
- * weight packed for other tile rows is unpacked into *unpacked (to free;
- * NULL otherwise). */
+/* The weight of a Conv/FusedConv node as the GEMM reads it: *data the
+ * row-major data, or f->wp the packed one when the builder packed it
+ * (attribute "fwd.packed_w", cpu_prepack.h) for this CPU's kernel, or
+ * f->wtp its transpose in panels ("fwd.packed_wt") when this run's
+ * geometry suits nn_conv_transposed. A weight packed for other tile rows,
+ * or transposed for a geometry that does not suit, is unpacked into
+ * *unpacked (to free; NULL otherwise). */
 fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
-                          const float **data, const float **wp, float **unpacked);
+                          const float **data, nn_conv_fuse *f, float **unpacked);
 
 /* MatMul (numpy semantics) of a and b into the allocated y, for float32,
  * float64 and the 32/64-bit integer dtypes (all three one dtype). */
