@@ -205,7 +205,7 @@ typedef struct conv_tile_job {
     const float *x, *w, *wp, *b;
     const nn_conv_fuse *f;
     float *y;
-    int64_t K, P, tile, ntiles;
+    int64_t K, P, tile, ntiles; /* tile: the largest tile's columns */
     _Atomic int failed;
 } conv_tile_job;
 
@@ -223,7 +223,11 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
     }
     for (int64_t t = t0; t < t1; t++) {
         int64_t ig = t / j->ntiles, ti = t % j->ntiles, n = ig / s->group, gi = ig % s->group;
-        int64_t p0 = ti * j->tile, p1 = p0 + j->tile < j->P ? p0 + j->tile : j->P;
+        /* tiles of whole panels, as even as the panels allow */
+        int64_t panels = (j->P + NN_NR - 1) / NN_NR;
+        int64_t p0 = ti * panels / j->ntiles * NN_NR, p1 = (ti + 1) * panels / j->ntiles * NN_NR;
+        if (p1 > j->P) p1 = j->P;
+        if (p0 >= p1) continue;
         if (!nn_im2col_pack_f32(j->x + (n * s->c + gi * s->cg) * s->g.in_size, s->cg, &s->w, p0, p1, bp)) {
             j->failed = 1;
             return;
@@ -287,8 +291,12 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     int64_t tile = TILE_FLOATS / K / NN_NR * NN_NR;
     if (tile < 4 * NN_NR) tile = 4 * NN_NR; /* amortise the filters' passes */
     int64_t ntiles = (P + tile - 1) / tile;
-    tile = ((P + ntiles - 1) / ntiles + NN_NR - 1) / NN_NR * NN_NR;
-    ntiles = (P + tile - 1) / tile;
+    /* as many tiles per thread (for one image and group), split evenly in
+     * panels */
+    int64_t panels = (P + NN_NR - 1) / NN_NR;
+    if (s->n * s->group == 1 && ntiles % nt) ntiles += nt - ntiles % nt;
+    if (ntiles > panels) ntiles = panels;
+    tile = (panels + ntiles - 1) / ntiles * NN_NR;
     int64_t ntasks = s->n * s->group * ntiles;
     bool whole = nn_packed_b_floats(K, P) <= WHOLE_FLOATS;
     if (!whole && (ntasks >= 2 * nt || nt == 1)) {
