@@ -121,6 +121,7 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
 /* ---- AVX-512 (runtime-selected): 8 x 32 tiles (narrower ones at the
  * edges); partial column counts use masked loads and stores. ---- */
 
+#define PF_AHEAD (16 * NN_NR) /* B prefetch distance (floats): 16 k steps ahead */
 #define MR512 8  /* tile rows; the tile is 8 x 32 (two zmm per row) */
 
 /* The cheap part of an epilogue done in registers: alpha, addends with
@@ -196,6 +197,8 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
     const float *b2 = b + bnext;
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
+        _mm_prefetch((const char *)(b + PF_AHEAD), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b2 + PF_AHEAD), _MM_HINT_T0);
         __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b2);
         b += NN_NR;
         b2 += NN_NR;
