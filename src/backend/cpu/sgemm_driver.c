@@ -78,9 +78,22 @@ typedef struct gemm_job {
     int64_t lda;
     const float *ap; /* A packed (nn_pack_a), or NULL */
     const float *bp; /* all of B packed, or NULL */
-    int64_t cols_per_task, rows_per_task, n_col_tasks;
+    int64_t n_row_tasks, n_col_tasks; /* the grid of tasks */
     _Atomic int failed;
 } gemm_job;
+
+/* Part t of parts of a range of units (panels of NN_NR columns, or tiles
+ * of rows) of unit size unit, covering [0, len): as even as whole units
+ * allow (the task counts are multiples of the thread count, and a split
+ * rounded to a common size would leave some threads a task short). */
+static void part(int64_t len, int64_t unit, int64_t t, int64_t parts, int64_t *b, int64_t *e)
+{
+    int64_t units = (len + unit - 1) / unit;
+    *b = t * units / parts * unit;
+    *e = (t + 1) * units / parts * unit;
+    if (*e > len) *e = len;
+    if (*b > len) *b = len;
+}
 
 /* Columns [j0, j1) of C, all rows, packing B block by block into scratch. */
 static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, const float *ap, int64_t j0,
@@ -102,8 +115,8 @@ static void col_tasks(void *arg, int64_t t0, int64_t t1)
 {
     gemm_job *j = arg;
     for (int64_t t = t0; t < t1; t++) {
-        int64_t c0 = t * j->cols_per_task, c1 = c0 + j->cols_per_task;
-        if (c1 > j->g->n) c1 = j->g->n;
+        int64_t c0, c1;
+        part(j->g->n, NN_NR, t, j->n_col_tasks, &c0, &c1);
         if (c0 < c1 && !gemm_cols(j->g, j->a, j->lda, j->ap, c0, c1)) j->failed = 1;
     }
 }
@@ -114,11 +127,9 @@ static void grid_tasks(void *arg, int64_t t0, int64_t t1)
     gemm_job *j = arg;
     const nn_gemm_args *g = j->g;
     for (int64_t t = t0; t < t1; t++) {
-        int64_t rt = t / j->n_col_tasks, ct = t % j->n_col_tasks;
-        int64_t r0 = rt * j->rows_per_task, r1 = r0 + j->rows_per_task;
-        int64_t c0 = ct * j->cols_per_task, c1 = c0 + j->cols_per_task;
-        if (r1 > g->m) r1 = g->m;
-        if (c1 > g->n) c1 = g->n;
+        int64_t r0, r1, c0, c1;
+        part(g->m, nn_gemm_tile_rows(), t / j->n_col_tasks, j->n_row_tasks, &r0, &r1);
+        part(g->n, NN_NR, t % j->n_col_tasks, j->n_col_tasks, &c0, &c1);
         if (r0 >= r1 || c0 >= c1) continue;
         nn_epilogue e = nn_epilogue_at(&g->epi, r0, c0);
         if (!nn_gemm_packed(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda,
@@ -188,6 +199,14 @@ static const float *row_major_a(const nn_gemm_args *g, int64_t *lda, float **tmp
     return t;
 }
 
+/* want tasks rounded to a multiple of the nt threads, at most units. */
+static int64_t round_tasks(int64_t want, int64_t nt, int64_t units)
+{
+    int64_t t = (want + nt - 1) / nt * nt;
+    if (t > units) t = units;
+    return t < 1 ? 1 : t;
+}
+
 static bool run(const nn_gemm_args *g, bool parallel)
 {
     if (g->m <= 0 || g->n <= 0) return true;
@@ -200,13 +219,11 @@ static bool run(const nn_gemm_args *g, bool parallel)
     int64_t want = work / TASK_MIN_WORK;
     if (want > 4 * nt) want = 4 * nt;
     if (want < 1) want = 1;
-    gemm_job j = {g, a, lda, g->ap, g->bp, 0, 0, 1, 0};
+    gemm_job j = {g, a, lda, g->ap, g->bp, 1, 1, 0};
     bool ok = true;
     int64_t panels = (g->n + NN_NR - 1) / NN_NR;
     if (nt == 1 || want == 1) {
         if (g->bp) {
-            j.rows_per_task = g->m;
-            j.cols_per_task = g->n;
             grid_tasks(&j, 0, 1);
             ok = !j.failed;
         } else {
@@ -218,10 +235,9 @@ static bool run(const nn_gemm_args *g, bool parallel)
     } else if (!g->bp && panels >= 2 * nt && g->n >= g->m) {
         /* B the larger operand, enough column blocks: each task packs its
          * own block and reads all of A (the smaller one) */
-        int64_t tasks = want < panels ? want : panels;
-        j.cols_per_task = (panels + tasks - 1) / tasks * NN_NR;
-        tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
-        if (!j.ap && tasks > 1 && j.cols_per_task >= 64) j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
+        int64_t tasks = round_tasks(want, nt, panels);
+        j.n_col_tasks = tasks;
+        if (!j.ap && tasks > 1 && panels / tasks >= 4) j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
         fwd_parallel_for(tasks, 1, col_tasks, &j);
         ok = !j.failed;
     } else {
@@ -246,22 +262,18 @@ static bool run(const nn_gemm_args *g, bool parallel)
         int64_t shared_floats = g->m * g->k >= g->k * g->n ? g->k * g->n : g->m * g->k;
         int64_t per = shared_floats > BLOCK_FLOATS ? nt : want;
         if (g->m * g->k >= g->k * g->n) {
-            rtasks = per < row_tiles ? per : row_tiles;
+            rtasks = round_tasks(per, nt, row_tiles);
             ctasks = (per + rtasks - 1) / rtasks;
             if (ctasks > panels) ctasks = panels;
         } else {
-            ctasks = per < panels ? per : panels;
+            ctasks = round_tasks(per, nt, panels);
             rtasks = (per + ctasks - 1) / ctasks;
             if (rtasks > row_tiles) rtasks = row_tiles;
         }
-        j.cols_per_task = (panels + ctasks - 1) / ctasks * NN_NR;
-        j.n_col_tasks = (g->n + j.cols_per_task - 1) / j.cols_per_task;
-        int64_t rows = (row_tiles + rtasks - 1) / rtasks * mr;
-        j.rows_per_task = rows < g->m ? rows : g->m;
-        int64_t n_row_tasks = (g->m + j.rows_per_task - 1) / j.rows_per_task;
-        if (!j.ap && j.n_col_tasks > 1 && j.cols_per_task >= 64)
-            j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
-        fwd_parallel_for(n_row_tasks * j.n_col_tasks, 1, grid_tasks, &j);
+        j.n_col_tasks = ctasks;
+        j.n_row_tasks = rtasks;
+        if (!j.ap && ctasks > 1 && panels / ctasks >= 4) j.ap = pack_a_shared(a, lda, g->m, g->k, nt);
+        fwd_parallel_for(rtasks * ctasks, 1, grid_tasks, &j);
         ok = !j.failed;
     }
     free(tmp);

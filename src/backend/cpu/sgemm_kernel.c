@@ -162,11 +162,28 @@ epi512(const reg_epi *e, __m512 v, int r, int col0, __mmask16 mask)
     return v;
 }
 
+/* Prefetches the rows of a tile's C and of its full-matrix addends (a
+ * residual), lines lines each: they are read or written once the k loop
+ * is done, and that loop is long enough to hide a miss to L3 or memory. */
+static inline __attribute__((always_inline)) void prefetch_tile(int mr, int lines, const float *c, int64_t ldc,
+                                                                const reg_epi *e)
+{
+    for (int r = 0; r < mr; r++)
+        for (int l = 0; l < lines; l++) _mm_prefetch((const char *)(c + r * ldc + 16 * l), _MM_HINT_T0);
+    if (!e->on) return;
+    for (int t = 0; t < e->n_add; t++)
+        if (e->cs[t] == 1)
+            for (int r = 0; r < mr; r++)
+                for (int l = 0; l < lines; l++)
+                    _mm_prefetch((const char *)(e->p[t] + r * e->rs[t] + 16 * l), _MM_HINT_T0);
+}
+
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
 ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
        float *c, int64_t ldc, bool accum, __mmask16 mask, const reg_epi *e)
 {
     __m512 acc[MR512];
+    prefetch_tile(mr, 1, c, ldc, e);
     for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
@@ -194,6 +211,7 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
         acc0[r] = _mm512_setzero_ps();
         acc1[r] = _mm512_setzero_ps();
     }
+    prefetch_tile(mr, 2, c, ldc, e);
     const float *b2 = b + bnext;
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
