@@ -217,6 +217,10 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
     for (int64_t p = 0; p < kc; p++) {
         _mm_prefetch((const char *)(b + PF_AHEAD), _MM_HINT_T0);
         _mm_prefetch((const char *)(b2 + PF_AHEAD), _MM_HINT_T0);
+        /* the same k row of the next 32 columns: those panels then come
+         * from memory while this one sweeps its row tiles */
+        _mm_prefetch((const char *)(b + 2 * bnext), _MM_HINT_T1);
+        _mm_prefetch((const char *)(b2 + 2 * bnext), _MM_HINT_T1);
         __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b2);
         b += NN_NR;
         b2 += NN_NR;
@@ -485,6 +489,15 @@ void nn_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap)
     pack_a_block(a, lda, m, k, tmr, ap, tmr * k);
 }
 
+/* Depth of the k slice starting at pc: NN_KC, or an even split of the
+ * last two slices (no tiny last slice). */
+static int64_t slice_len(int64_t k, int64_t pc)
+{
+    int64_t kc = k - pc < NN_KC ? k - pc : NN_KC;
+    if (k - pc > NN_KC && k - pc < 2 * NN_KC) kc = (k - pc + 1) / 2;
+    return kc;
+}
+
 /* Columns per task above which packing A per block pays for itself. */
 #define PACK_A_MIN_COLS 128
 
@@ -510,20 +523,38 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         if (!blk) return false;
     }
     bool plain = e->alpha == 1.0f && !e->add[0].p && !e->add[1].p && e->act == NN_ACT_NONE;
+    const int64_t njr = (n + tnr - 1) / tnr;
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
-        kc = k - pc < NN_KC ? k - pc : NN_KC;
-        /* an even split of k avoids a tiny last slice */
-        if (k - pc > NN_KC && k - pc < 2 * NN_KC) kc = (k - pc + 1) / 2;
+        kc = slice_len(k, pc);
         bool accum = pc > 0, last = pc + kc == k;
         for (int64_t ic = 0; ic < m; ic += mcb) {
             int64_t mc = m - ic < mcb ? m - ic : mcb;
             if (blk) pack_a_block(a + ic * lda + pc, lda, mc, kc, tmr, blk, tmr * kc);
+            /* The next block of a prepacked A (weights, often coming from
+             * memory) is prefetched into L2 a slice per column step, so
+             * its loads spread over this block's work. */
+            const float *na = NULL;
+            int64_t n_rows = 0, n_lines = 0;
+            if (ap && ic + mc < m) {
+                na = ap + (ic + mcb) * k + pc * tmr;
+                n_rows = m - ic - mcb < mcb ? m - ic - mcb : mcb;
+                n_lines = (kc * tmr * 4 + 63) / 64;
+            } else if (ap && pc + kc < k) {
+                na = ap + (pc + kc) * tmr;
+                n_rows = m < mcb ? m : mcb;
+                n_lines = (slice_len(k, pc + kc) * tmr * 4 + 63) / 64;
+            }
             for (int64_t jr = 0; jr < n; jr += tnr) {
                 int nr = (int)(n - jr < tnr ? n - jr : tnr);
                 const float *b = bp + jr * k + pc * NN_NR;
+                int64_t jx = jr / tnr, l0 = jx * n_lines / njr, l1 = (jx + 1) * n_lines / njr;
                 for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
+                    if (na && ir - ic < n_rows) {
+                        const char *pa = (const char *)(na + (ir - ic) * k);
+                        for (int64_t l = l0; l < l1; l++) _mm_prefetch(pa + 64 * l, _MM_HINT_T1);
+                    }
                     float *ct = c + ir * ldc + jr;
                     nn_epilogue et;
                     const nn_epilogue *ep = NULL;
