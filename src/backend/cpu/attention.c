@@ -2,9 +2,9 @@
  * FusedAttention: Y = softmax(scale * Q @ K^T + Mask) @ V (ir/fused_ops.h).
  *
  * float32 works per (batch*head, block of query rows) in parallel over the
- * pool: the score block [rows, S_kv] is computed with one sgemm into a
+ * pool: the score block [rows, S_kv] is computed with one GEMM (sgemm.h) into a
  * per-chunk scratch buffer, scaled in the sgemm, the mask added, softmax
- * taken row by row with the vectorised exp, and a second sgemm writes the
+ * taken row by row with the vectorised exp, and a second GEMM writes the
  * rows of Y directly. Other float dtypes go through float32 copies.
  *
  * Scratch (the offsets and one score block per chunk) comes from the
@@ -37,6 +37,7 @@ typedef struct att_job {
     const int64_t *off; /* per (batch, head): element offsets of its Q, K, V
                            and mask slices (4 entries each) */
     int64_t m_row, m_col;
+    _Atomic int failed; /* a product ran out of scratch memory */
 } att_job;
 
 /* Softmax of one score row in place (float32), with the mask row added. */
@@ -58,7 +59,16 @@ static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
     for (int64_t i = 0; i < n; i++) s[i] *= inv;
 }
 
-static void att_units(const att_job *j, float *sc, int64_t beg, int64_t end)
+/* C = alpha * A @ op(B) on this thread with Forward's GEMM. */
+static bool gemm(bool tb, int64_t m, int64_t n, int64_t kd, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, NULL, c, ldc, nn_epilogue_plain(), NULL};
+    g.epi.alpha = alpha;
+    return nn_gemm_serial(&g);
+}
+
+static void att_units(att_job *j, float *sc, int64_t beg, int64_t end)
 {
     int64_t S = j->S, D = j->D, Skv = j->Skv, Dv = j->Dv;
     for (int64_t u = beg; u < end; u++) {
@@ -71,19 +81,20 @@ static void att_units(const att_job *j, float *sc, int64_t beg, int64_t end)
         float *y = j->y + (bh * S + r0) * Dv;
         /* scores = scale * Q_rows @ K^T: K is [Skv, D] (transposed in the
          * product) or already [D, Skv] */
-        if (j->k_trans)
-            nn_sgemm_serial(false, false, nr, Skv, D, j->scale, q, D, kk, Skv, 0.0f, sc, Skv);
-        else
-            nn_sgemm_serial(false, true, nr, Skv, D, j->scale, q, D, kk, D, 0.0f, sc, Skv);
+        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, D, kk, Skv, sc, Skv)
+                             : gemm(true, nr, Skv, D, j->scale, q, D, kk, D, sc, Skv);
         const float *m = j->mask ? j->mask + o[3] + r0 * j->m_row : NULL;
-        for (int64_t r = 0; r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
-        nn_sgemm_serial(false, false, nr, Dv, Skv, 1.0f, sc, Skv, v, Dv, 0.0f, y, Dv);
+        for (int64_t r = 0; ok && r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
+        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, Dv, y, Dv)) {
+            j->failed = 1;
+            return;
+        }
     }
 }
 
 static void att_task(void *arg, int64_t c0, int64_t c1)
 {
-    const att_job *j = arg;
+    att_job *j = arg;
     for (int64_t c = c0; c < c1; c++) {
         float *sc = j->blocks + c * j->rows * j->Skv;
         att_units(j, sc, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
@@ -203,6 +214,7 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
     }
     j.off = off;
     fwd_parallel_for(j.n_chunks, 1, att_task, &j);
+    if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the attention products");
     return FWD_OK;
 }
 
