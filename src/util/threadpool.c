@@ -110,6 +110,8 @@ int fwd_num_threads(void)
     return pool.nthreads;
 }
 
+int fwd_parallel_max_calls(void) { return fwd_num_threads() * 4; }
+
 void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
 {
     if (n <= 0) return;
@@ -119,7 +121,7 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
         fn(arg, 0, n);
         return;
     }
-    int64_t max_chunks = (int64_t)nt * 4;
+    int64_t max_chunks = fwd_parallel_max_calls();
     int64_t nchunks = (n + grain - 1) / grain;
     if (nchunks > max_chunks) nchunks = max_chunks;
     job j = {.fn = fn, .arg = arg, .n = n};

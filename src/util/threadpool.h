@@ -13,6 +13,9 @@ typedef void (*fwd_range_fn)(void *arg, int64_t begin, int64_t end);
 
 /* Run fn over [0, n) in chunks of at least grain items, in parallel. */
 void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg);
+/* The most calls of fn one fwd_parallel_for makes (each on a disjoint
+ * range): kernels size per-call scratch by it. */
+int fwd_parallel_max_calls(void);
 /* Number of threads the pool uses (>= 1). */
 int fwd_num_threads(void);
 

@@ -12,6 +12,7 @@
  * wasteful. 3x3 stride-1 FusedConvs may run Winograd (conv_winograd.c).
  * ConvTranspose: sgemm into columns, then col2im scatter-add.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,8 @@ typedef struct dw_job {
     const nn_conv_fuse *f;
     float *y;
     int64_t hp, wp; /* padded plane size */
-    _Atomic int failed; /* a worker could not allocate its scratch plane */
+    float *planes;  /* one padded plane per call of dw_planes */
+    _Atomic int next_plane;
 } dw_job;
 
 static void dw_pad_plane(const dw_job *j, const float *x, float *xp)
@@ -141,11 +143,8 @@ static void dw_planes(void *arg, int64_t p0, int64_t p1)
 {
     dw_job *j = arg;
     const nn_geom3 *g = &j->s->g;
-    float *xp = malloc(sizeof(float) * (size_t)(j->hp * j->wp));
-    if (!xp) {
-        j->failed = 1;
-        return;
-    }
+    /* fwd_parallel_for makes at most fwd_parallel_max_calls() calls */
+    float *xp = j->planes + (size_t)atomic_fetch_add(&j->next_plane, 1) * (size_t)(j->hp * j->wp);
     bool k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1;
     for (int64_t p = p0; p < p1; p++) {
         int64_t n = p / j->s->m, m = p % j->s->m, c = m / j->s->mg;
@@ -165,19 +164,20 @@ static void dw_planes(void *arg, int64_t p0, int64_t p1)
             nn_epilogue_apply(&e, y, g->out_size, 1, g->out_size);
         }
     }
-    free(xp);
 }
 
 static fwd_status conv_depthwise(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                                  const float *w, const float *b, const nn_conv_fuse *f, float *y)
 {
     const nn_geom3 *g = &s->g;
-    dw_job j = {s, x, w, b, f, y, 0, 0, 0};
+    dw_job j = {s, x, w, b, f, y, 0, 0, NULL, 0};
     j.hp = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
     j.wp = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
+    j.planes = fwd_kernel_scratch((fwd_kernel_ctx *)k, sizeof(float) * (size_t)(j.hp * j.wp) *
+                                                           (size_t)fwd_parallel_max_calls());
+    if (!j.planes) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for padded planes");
     int64_t per_plane = g->out_size * g->k_size + j.hp * j.wp;
     fwd_parallel_for(s->n * s->m, 30000 / (per_plane + 1) + 1, dw_planes, &j);
-    if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
     return FWD_OK;
 }
 

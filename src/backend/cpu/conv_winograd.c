@@ -189,7 +189,7 @@ static void input_transform(void *arg, int64_t c0, int64_t c1)
     const wino_geom *g = j->g;
     int64_t tw16 = (g->tw + LANES - 1) / LANES * LANES;
     int64_t pw = 2 * tw16 + 4, ph = 2 * g->th + 2; /* the 512-bit loads read 34 floats per step */
-    float *pad = malloc(sizeof(float) * (size_t)(pw * ph));
+    float *pad = nn_scratch(2, (size_t)(pw * ph)); /* this thread's, kept across runs */
     if (!pad) {
         j->failed = 1;
         return;
@@ -258,7 +258,6 @@ static void input_transform(void *arg, int64_t c0, int64_t c1)
             for (int xi = 0; xi < 16; xi++)
                 j->v[xi * g->ldv + (t / NN_NR) * g->c * NN_NR + ch * NN_NR + t % NN_NR] = 0.0f;
     }
-    free(pad);
 }
 
 static void gemm_tasks(void *arg, int64_t t0, int64_t t1)
