@@ -151,16 +151,13 @@ fwd_status cpu_batchnorm(fwd_kernel_ctx *k)
     static const char *names[] = {"X", "scale", "B", "input_mean", "input_var"};
     for (int i = 1; i < 5; i++)
         if (!opt_in(k, i)) return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "missing input %s", names[i]);
-    double *buf = malloc(sizeof(double) * (size_t)(C > 0 ? C : 1) * 8);
+    double *buf = fwd_kernel_scratch(k, sizeof(double) * (size_t)(C > 0 ? C : 1) * 8);
     if (!buf) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     double *scale = buf, *bias = buf + C, *mean = buf + 2 * C, *var = buf + 3 * C;
     double *a = buf + 4 * C, *b = buf + 5 * C, *bmean = buf + 6 * C, *bvar = buf + 7 * C;
     fwd_status s = FWD_OK;
     for (int i = 1; i < 5 && s == FWD_OK; i++) s = read_param(k, k->in[i], names[i], C, buf + (i - 1) * C);
-    if (s != FWD_OK) {
-        free(buf);
-        return s;
-    }
+    if (s != FWD_OK) return s;
     double eps = ir_attr_float(k->node, "epsilon", 1e-5f);
     bool training = ir_attr_int(k->node, "training_mode", 0) != 0;
     const double *use_mean = mean, *use_var = var;
@@ -186,7 +183,6 @@ fwd_status cpu_batchnorm(fwd_kernel_ctx *k)
         for (int64_t c = 0; c < C; c++)
             cpu_set_f64(rt->dtype, rt->data, c, training ? in[c] * momentum + cur[c] * (1.0 - momentum) : in[c]);
     }
-    free(buf);
     return s;
 }
 

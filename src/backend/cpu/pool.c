@@ -208,7 +208,7 @@ static fwd_status pool_fast(fwd_kernel_ctx *k, const pool_job *j, int64_t planes
     if (s.wp < pw + W) s.wp = pw + W;
     float *inv = NULL;
     if (!is_max) {
-        inv = malloc(sizeof(float) * (size_t)OW);
+        inv = fwd_kernel_scratch((fwd_kernel_ctx *)k, sizeof(float) * (size_t)OW);
         if (!inv) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
         for (int64_t ow = 0; ow < OW; ow++) {
             int64_t a, b;
@@ -222,7 +222,6 @@ static fwd_status pool_fast(fwd_kernel_ctx *k, const pool_job *j, int64_t planes
     }
     int64_t per_plane = g->out_size * (KW + 1) + g->in_size;
     fwd_parallel_for(planes, 30000 / (per_plane + 1) + 1, sep_planes, &s);
-    free(inv);
     if (s.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a pooling row");
     *done = true;
     return FWD_OK;
