@@ -87,6 +87,40 @@ static inline void cpu_set_f64(fwd_dtype t, void *p, int64_t i, double v)
     }
 }
 
+/* Exact element access for integer and bool tensors (no trip through
+ * double, so int64 values beyond 2^53 survive). */
+static inline int64_t cpu_get_i64(fwd_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case FWD_INT8: return ((const int8_t *)p)[i];
+    case FWD_UINT8: return ((const uint8_t *)p)[i];
+    case FWD_INT16: return ((const int16_t *)p)[i];
+    case FWD_UINT16: return ((const uint16_t *)p)[i];
+    case FWD_INT32: return ((const int32_t *)p)[i];
+    case FWD_UINT32: return ((const uint32_t *)p)[i];
+    case FWD_INT64: return ((const int64_t *)p)[i];
+    case FWD_UINT64: return (int64_t)((const uint64_t *)p)[i];
+    case FWD_BOOL: return ((const uint8_t *)p)[i] != 0;
+    default: return 0;
+    }
+}
+
+static inline void cpu_set_i64(fwd_dtype t, void *p, int64_t i, int64_t v)
+{
+    switch (t) {
+    case FWD_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
+    case FWD_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case FWD_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
+    case FWD_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case FWD_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case FWD_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case FWD_INT64: ((int64_t *)p)[i] = v; break;
+    case FWD_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case FWD_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    default: break;
+    }
+}
+
 /* Integer index read from an int32/int64 tensor. */
 static inline int64_t cpu_get_index(const ir_tensor *t, int64_t i)
 {

@@ -228,38 +228,6 @@ typedef struct gen_job {
     int64_t R;
 } gen_job;
 
-static int64_t get_i64(fwd_dtype t, const void *p, int64_t i)
-{
-    switch (t) {
-    case FWD_INT8: return ((const int8_t *)p)[i];
-    case FWD_UINT8: return ((const uint8_t *)p)[i];
-    case FWD_INT16: return ((const int16_t *)p)[i];
-    case FWD_UINT16: return ((const uint16_t *)p)[i];
-    case FWD_INT32: return ((const int32_t *)p)[i];
-    case FWD_UINT32: return ((const uint32_t *)p)[i];
-    case FWD_INT64: return ((const int64_t *)p)[i];
-    case FWD_UINT64: return (int64_t)((const uint64_t *)p)[i];
-    case FWD_BOOL: return ((const uint8_t *)p)[i] != 0;
-    default: return 0;
-    }
-}
-
-static void set_i64(fwd_dtype t, void *p, int64_t i, int64_t v)
-{
-    switch (t) {
-    case FWD_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case FWD_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case FWD_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    case FWD_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
-    case FWD_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case FWD_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
-    case FWD_INT64: ((int64_t *)p)[i] = v; break;
-    case FWD_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
-    case FWD_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    default: break;
-    }
-}
-
 /* Whether an integer input reduces exactly in int64 (wrapping like C). */
 static bool int_exact(fwd_dtype t, red_kind kind)
 {
@@ -309,7 +277,7 @@ static int64_t reduce_one_i64(const gen_job *j, odo *red, int64_t base)
     int64_t best = 0;
     odo_seek(red, 0);
     for (int64_t r = 0; r < j->R; r++, odo_next(red)) {
-        int64_t v = get_i64(t, p, base + red->off);
+        int64_t v = cpu_get_i64(t, p, base + red->off);
         switch (j->kind) {
         case RK_MAX: if (r == 0 || v > best) best = v; break;
         case RK_MIN: if (r == 0 || v < best) best = v; break;
@@ -333,7 +301,7 @@ static void gen_task(void *arg, int64_t b, int64_t e)
     fwd_dtype yt = j->y->dtype;
     for (int64_t o = b; o < e; o++, odo_next(&keep)) {
         if (exact) {
-            set_i64(yt, j->y->data, o, reduce_one_i64(j, &red, keep.off));
+            cpu_set_i64(yt, j->y->data, o, reduce_one_i64(j, &red, keep.off));
         } else {
             double v = reduce_one_f64(j, &red, keep.off);
             if (!ir_dtype_is_float(yt) && !isfinite(v)) v = 0.0; /* no UB on int casts */
@@ -401,7 +369,7 @@ static fwd_status reduce_run(fwd_kernel_ctx *k, red_kind kind)
         bool is_f = ir_dtype_is_float(y->dtype);
         for (int64_t o = 0; o < out_n; o++) {
             if (is_f) cpu_set_f64(y->dtype, y->data, o, v);
-            else set_i64(y->dtype, y->data, o, isfinite(v) ? (int64_t)v : 0);
+            else cpu_set_i64(y->dtype, y->data, o, isfinite(v) ? (int64_t)v : 0);
         }
         return FWD_OK;
     }
