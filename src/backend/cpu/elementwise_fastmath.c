@@ -92,6 +92,21 @@ static inline __m256 fm_erf8(__m256 x)
     y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
+static inline __m256 fm_gelu8(__m256 x)
+{
+    __m256 e = fm_erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+}
+
+static inline __m256 fm_gelu_tanh8(__m256 x)
+{
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u = _mm256_mul_ps(_mm256_fmadd_ps(x3, _mm256_set1_ps(0.044715f), x), _mm256_set1_ps(0.79788456080286536f));
+    __m256 t = fm_tanh8(u);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(t, _mm256_set1_ps(1.0f)));
+}
+
+static inline __m256 fm_silu8(__m256 x) { return _mm256_mul_ps(x, fm_sigmoid8(x)); }
 #endif
 
 #ifdef FM_AVX512
@@ -165,6 +180,22 @@ FM_T512 static inline __m512 fm_erf16(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 
+FM_T512 static inline __m512 fm_gelu16(__m512 x)
+{
+    __m512 e = fm_erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+}
+
+FM_T512 static inline __m512 fm_gelu_tanh16(__m512 x)
+{
+    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    __m512 u = _mm512_mul_ps(_mm512_fmadd_ps(x3, _mm512_set1_ps(0.044715f), x), _mm512_set1_ps(0.79788456080286536f));
+    __m512 t = fm_tanh16(u);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(t, _mm512_set1_ps(1.0f)));
+}
+
+FM_T512 static inline __m512 fm_silu16(__m512 x) { return _mm512_mul_ps(x, fm_sigmoid16(x)); }
+
 /* Whole blocks of 16 with AVX-512; returns how many elements were done. */
 #define FM_LOOP16(NAME, V16)                                                   \
     FM_T512 static int64_t NAME(const float *src, float *dst, int64_t n)       \
@@ -177,6 +208,9 @@ FM_LOOP16(exp_512, fm_exp16)
 FM_LOOP16(sigmoid_512, fm_sigmoid16)
 FM_LOOP16(tanh_512, fm_tanh16)
 FM_LOOP16(erf_512, fm_erf16)
+FM_LOOP16(gelu_512, fm_gelu16)
+FM_LOOP16(gelu_tanh_512, fm_gelu_tanh16)
+FM_LOOP16(silu_512, fm_silu16)
 
 static bool have_avx512(void)
 {
@@ -211,3 +245,6 @@ FM_ARRAY(fm_exp_n, exp_512, fm_exp8, fm_expf)
 FM_ARRAY(fm_sigmoid_n, sigmoid_512, fm_sigmoid8, fm_sigmoidf)
 FM_ARRAY(fm_tanh_n, tanh_512, fm_tanh8, fm_tanhf)
 FM_ARRAY(fm_erf_n, erf_512, fm_erf8, fm_erff)
+FM_ARRAY(fm_gelu_n, gelu_512, fm_gelu8, fm_geluf)
+FM_ARRAY(fm_gelu_tanh_n, gelu_tanh_512, fm_gelu_tanh8, fm_gelu_tanhf)
+FM_ARRAY(fm_silu_n, silu_512, fm_silu8, fm_siluf)

@@ -121,11 +121,24 @@ static inline float fm_erff(float x)
     return x != x ? x : y;
 }
 
+/* x * Phi(x) in erf form, its tanh approximation, and x * sigmoid(x). */
+static inline float fm_geluf(float x) { return 0.5f * x * (1.0f + fm_erff(x * 0.70710678118654752f)); }
+
+static inline float fm_gelu_tanhf(float x)
+{
+    return 0.5f * x * (1.0f + fm_tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+static inline float fm_siluf(float x) { return x * fm_sigmoidf(x); }
+
 /* The same functions over arrays (dst may equal src), with AVX2/AVX-512
  * code where the CPU has it (elementwise_fastmath.c). */
 void fm_exp_n(const float *src, float *dst, int64_t n);
 void fm_sigmoid_n(const float *src, float *dst, int64_t n);
 void fm_tanh_n(const float *src, float *dst, int64_t n);
 void fm_erf_n(const float *src, float *dst, int64_t n);
+void fm_gelu_n(const float *src, float *dst, int64_t n);
+void fm_gelu_tanh_n(const float *src, float *dst, int64_t n);
+void fm_silu_n(const float *src, float *dst, int64_t n);
 
 #endif

@@ -52,22 +52,10 @@ void nn_act_apply(nn_act_kind act, float a, float b, float *x, int64_t n)
     case NN_ACT_LEAKY:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? a * x[i] : x[i];
         break;
-    case NN_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) x[i] = fm_sigmoidf(x[i]);
-        break;
-    case NN_ACT_SILU:
-        for (int64_t i = 0; i < n; i++) x[i] = x[i] * fm_sigmoidf(x[i]);
-        break;
-    case NN_ACT_GELU:
-        for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + fm_erff(x[i] * 0.70710678118654752f));
-        break;
-    case NN_ACT_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
-            x[i] = 0.5f * v * (1.0f + fm_tanhf(u));
-        }
-        break;
+    case NN_ACT_SIGMOID: fm_sigmoid_n(x, x, n); break;
+    case NN_ACT_SILU: fm_silu_n(x, x, n); break;
+    case NN_ACT_GELU: fm_gelu_n(x, x, n); break;
+    case NN_ACT_GELU_TANH: fm_gelu_tanh_n(x, x, n); break;
     case NN_ACT_HARDSWISH:
         for (int64_t i = 0; i < n; i++) {
             float v = x[i], h = v * (1.0f / 6.0f) + 0.5f;
@@ -76,9 +64,7 @@ void nn_act_apply(nn_act_kind act, float a, float b, float *x, int64_t n)
             x[i] = v * h;
         }
         break;
-    case NN_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) x[i] = fm_tanhf(x[i]);
-        break;
+    case NN_ACT_TANH: fm_tanh_n(x, x, n); break;
     }
 }
 
