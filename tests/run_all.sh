@@ -34,6 +34,8 @@ suite() { # name command...
 suite node "$build/bin/node_tests"
 # the zoo first: later suites use the models it exports
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
+suite no_alloc "$build/bin/test_no_alloc"
+suite kernels "$build/bin/node_tests" --data "$here/kernels" --excluded /dev/null
 suite bad_inputs "$build/bin/test_bad_inputs"
 suite api "$build/bin/test_api"
 suite passes_linear "$build/bin/test_passes_linear"
@@ -53,6 +55,7 @@ suite api_asan "$asan/bin/test_api"
 suite passes_linear_asan "$asan/bin/test_passes_linear"
 suite passes_nlp_asan "$asan/bin/test_passes_nlp"
 suite engine_file_asan "$asan/bin/test_engine_file"
+suite no_alloc_asan "$asan/bin/test_no_alloc"
 export TSAN_OPTIONS=halt_on_error=1
 suite threads_tsan "$tsan/bin/test_threads" --quick
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"

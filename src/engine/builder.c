@@ -266,14 +266,15 @@ static fwd_status plan_memory(const struct fwd_builder *b, struct fwd_engine *e)
     int64_t *sizes = malloc(sizeof(int64_t) * (size_t)(g->n_values + 1));
     if (!sizes) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     for (int v = 0; v < g->n_values; v++) sizes[v] = -1;
-    /* size bounds from runs at the profile's corners: max (when every
-     * dim is bounded) and opt */
-    bool bounded = true;
+    /* size bounds from runs at the profile's opt and at its max (dims
+     * without a max at their opt there: shapes beyond the plan allocate) */
+    bool beyond_opt = false;
     for (int k = 0; k < g->n_inputs; k++)
-        for (int d = 0; d < e->profiles[k].rank; d++) bounded &= e->profiles[k].max[d] >= 0;
+        for (int d = 0; d < e->profiles[k].rank; d++)
+            beyond_opt |= e->profiles[k].max[d] >= 0 && e->profiles[k].max[d] != e->profiles[k].opt[d];
     fwd_status st = FWD_OK;
     size_t scratch = 0;
-    for (int point = 1; point <= (bounded ? 2 : 1) && st == FWD_OK; point++) {
+    for (int point = 1; point <= (beyond_opt ? 2 : 1) && st == FWD_OK; point++) {
         if (b->progress) b->progress("plan", point - 1, 2, b->progress_user);
         st = trial_run(e, point, sizes, &scratch);
     }

@@ -6,8 +6,8 @@
  * When B is shared by every batch and A is dense, the batch folds into the
  * rows (one large product: BERT's projections). Otherwise tasks take a
  * (batch, row block) each and run the product on their thread. Products
- * with very few rows (a GEMV in disguise: classifier heads) go to OpenBLAS,
- * which does not repack B, and get their epilogue afterwards.
+ * with very few rows (a GEMV in disguise: classifier heads) read B in
+ * place (nn_gemv, no packing) and get their epilogue afterwards.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +15,8 @@
 #include "backend/cpu/nn_internal.h"
 #include "ir/op_schema.h"
 
-/* Rows below which OpenBLAS (no packing of B) is the better choice. */
-#define FEW_ROWS 4
+/* Rows up to which reading B in place (nn_gemv) beats packing it. */
+#define FEW_ROWS NN_GEMV_MAX_ROWS
 
 typedef struct mm32 {
     int64_t m, n, k;
@@ -34,8 +34,8 @@ typedef struct mm32 {
 } mm32;
 
 /* A product with few rows (a GEMV): column blocks over the threads, each
- * an OpenBLAS call on its slice of B (memory-bound: the threads share
- * the reading of B), then the epilogue on the block. */
+ * an nn_gemv on its slice of B (memory-bound: the threads share the
+ * reading of B), then the epilogue on the block. */
 typedef struct gemv_job {
     const mm32 *p;
     const float *a, *b;
@@ -52,8 +52,7 @@ static void gemv_blocks(void *arg, int64_t t0, int64_t t1)
         int64_t c0 = t * j->cols, c1 = c0 + j->cols < p->n ? c0 + j->cols : p->n;
         if (c0 >= c1) continue;
         const float *b = p->tb ? j->b + c0 * p->ldb : j->b + c0;
-        nn_sgemm_serial(p->ta, p->tb, j->rows, c1 - c0, p->k, 1.0f, j->a, p->lda, b, p->ldb, 0.0f,
-                        j->y + c0, p->n);
+        nn_gemv(j->rows, c1 - c0, p->k, j->a, p->lda, p->ta, b, p->ldb, p->tb, j->y + c0, p->n);
         nn_epilogue e = nn_epilogue_at(j->e, 0, c0);
         nn_epilogue_apply(&e, j->y + c0, p->n, j->rows, c1 - c0);
     }
@@ -62,7 +61,7 @@ static void gemv_blocks(void *arg, int64_t t0, int64_t t1)
 static void mm_product(const mm32 *p, const float *a, const float *b, float *y, int64_t rows,
                        const nn_epilogue *e, bool parallel)
 {
-    if (rows < FEW_ROWS && p->n >= NN_NR && !p->bp) {
+    if (rows <= FEW_ROWS && p->n >= NN_NR && !p->bp) {
         int64_t nt = parallel ? fwd_num_threads() : 1, work = rows * p->n * p->k;
         int64_t tasks = work >= 65536 * nt ? 2 * nt : 1;
         gemv_job j = {p, a, b, y, rows, (p->n + tasks - 1) / tasks, e};

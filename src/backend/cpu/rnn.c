@@ -386,40 +386,33 @@ static fwd_status run_recurrent(fwd_kernel_ctx *k, int gates)
     FWD_TRY(rnn_output(k, 1, &hs, &r.Yh));
     if (gates == 4) FWD_TRY(rnn_output(k, 2, &hs, &r.Yc));
 
-    r.lens = malloc((size_t)(r.batch > 0 ? r.batch : 1) * sizeof(int64_t));
-    if (!r.lens) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    const ir_tensor *sl = k->n_in > 4 ? k->in[4] : NULL;
-    for (int64_t b = 0; b < r.batch; b++) {
-        r.lens[b] = r.seq;
-        if (!sl) continue;
-        if ((sl->dtype != FWD_INT32 && sl->dtype != FWD_INT64) ||
-            (int64_t)ir_tensor_numel(sl) != r.batch) {
-            free(r.lens);
-            return cpu_kernel_error(k, FWD_ERR_SHAPE, "sequence_lens must be int32 [batch]");
-        }
-        int64_t len = cpu_get_index(sl, b);
-        if (len < 0 || len > r.seq) {
-            free(r.lens);
-            return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "sequence_lens[%lld] = %lld out "
-                                    "of range [0, %lld]", (long long)b, (long long)len,
-                                    (long long)r.seq);
-        }
-        r.lens[b] = len;
-    }
+    /* one scratch block from the context's workspace: the sequence
+     * lengths, then the float workspace of the directions */
     int64_t per_step = r.batch * r.gh > 0 ? r.batch * r.gh : 1;
     int64_t chunk = RNN_XW_CHUNK_FLOATS / per_step;
     if (chunk < 1) chunk = 1;
     if (chunk > r.seq) chunk = r.seq > 0 ? r.seq : 1;
     size_t ws_floats = (size_t)(chunk * r.batch * r.gh + 2 * r.batch * r.hid + r.batch * r.gh + r.gh);
-    float *ws = malloc(ws_floats * sizeof(float));
-    if (!ws) {
-        free(r.lens);
-        return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the %s workspace",
-                                k->node->op_type);
+    size_t lens_bytes = ((size_t)(r.batch > 0 ? r.batch : 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+    char *block = fwd_kernel_scratch(k, lens_bytes + ws_floats * sizeof(float));
+    if (!block)
+        return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the %s workspace", k->node->op_type);
+    r.lens = (int64_t *)block;
+    float *ws = (float *)(block + lens_bytes);
+    const ir_tensor *sl = k->n_in > 4 ? k->in[4] : NULL;
+    for (int64_t b = 0; b < r.batch; b++) {
+        r.lens[b] = r.seq;
+        if (!sl) continue;
+        if ((sl->dtype != FWD_INT32 && sl->dtype != FWD_INT64) || (int64_t)ir_tensor_numel(sl) != r.batch)
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "sequence_lens must be int32 [batch]");
+        int64_t len = cpu_get_index(sl, b);
+        if (len < 0 || len > r.seq)
+            return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "sequence_lens[%lld] = %lld out "
+                                    "of range [0, %lld]", (long long)b, (long long)len,
+                                    (long long)r.seq);
+        r.lens[b] = len;
     }
     for (int64_t d = 0; d < r.ndir; d++) run_direction(&r, d, d == 1 || r.reverse_only, ws, chunk);
-    free(ws);
-    free(r.lens);
     return FWD_OK;
 }
 

@@ -125,6 +125,16 @@ bool nn_gemm(const nn_gemm_args *g);
 /* The same on the calling thread only (for use inside parallel loops). */
 bool nn_gemm_serial(const nn_gemm_args *g);
 
+/* Rows a GEMV call handles at once (nn_gemv takes any number, in groups). */
+#define NN_GEMV_MAX_ROWS 3
+
+/* y (rows x n, ldy) = op(A) (rows x k) @ op(B) (k x n) with B read in
+ * place: for products with very few rows, bound by reading B once. A is
+ * rows x k (lda), or k x rows when ta; B is k x n (ldb), or n x k when tb.
+ * Allocates nothing (sgemv.c). */
+void nn_gemv(int64_t rows, int64_t n, int64_t k, const float *a, int64_t lda, bool ta, const float *b,
+             int64_t ldb, bool tb, float *y, int64_t ldy);
+
 /* Per-thread scratch buffer number slot (0..6: 0 B blocks of nn_gemm,
  * 1 and 2 the convolution's im2col tile and row, 3 packed A blocks; 4..6
  * are held by a caller across its parallel loop, whose tasks use 0..3

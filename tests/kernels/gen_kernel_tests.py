@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Kernel tests in the ONNX node-test layout (model.onnx, test_data_set_0/
+input_K.pb, output_K.pb), with references computed here in float64 numpy,
+for kernel paths the ONNX node tests do not reach (shapes too small there).
+
+    /usr/bin/python3 tests/kernels/gen_kernel_tests.py   # rewrites tests/kernels/test_*
+
+Run with: build/bin/node_tests --data tests/kernels --excluded /dev/null
+"""
+import os
+import shutil
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPSET = 17
+
+
+def write(name, nodes, inputs, outputs, initializers=()):
+    """inputs/outputs: lists of (name, array); the graph's I/O follow them."""
+    d = os.path.join(HERE, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+
+    def vi(n, a):
+        return helper.make_tensor_value_info(n, TensorProto.FLOAT, list(a.shape))
+
+    graph = helper.make_graph(nodes, name, [vi(n, a) for n, a in inputs], [vi(n, a) for n, a in outputs],
+                              [numpy_helper.from_array(a.astype(np.float32), n) for n, a in initializers])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    for k, (n, a) in enumerate(inputs):
+        t = numpy_helper.from_array(a.astype(np.float32), n)
+        open(os.path.join(d, "test_data_set_0", f"input_{k}.pb"), "wb").write(t.SerializeToString())
+    for k, (n, a) in enumerate(outputs):
+        t = numpy_helper.from_array(a.astype(np.float32), n)
+        open(os.path.join(d, "test_data_set_0", f"output_{k}.pb"), "wb").write(t.SerializeToString())
+
+
+def rnd(rng, *shape):
+    return rng.uniform(-1, 1, size=shape).astype(np.float32)
+
+
+def main():
+    rng = np.random.default_rng(2026)
+    # MatMul with 1-3 rows and B a graph input: the in-place GEMV path,
+    # column counts with and without a partial 32/8-column block
+    for rows in (1, 2, 3):
+        for n in (16, 70):
+            a, b = rnd(rng, rows, 37), rnd(rng, 37, n)
+            y = a.astype(np.float64) @ b.astype(np.float64)
+            write(f"test_gemv_matmul_r{rows}_n{n}", [helper.make_node("MatMul", ["a", "b"], ["y"])],
+                  [("a", a), ("b", b)], [("y", y)])
+    # batched: one row per matrix, B per batch
+    a, b = rnd(rng, 2, 1, 45), rnd(rng, 2, 45, 33)
+    write("test_gemv_matmul_batched", [helper.make_node("MatMul", ["a", "b"], ["y"])],
+          [("a", a), ("b", b)], [("y", np.matmul(a.astype(np.float64), b.astype(np.float64)))])
+    # Gemm (a FusedMatMul with transA / transB after the passes), C and
+    # alpha in the epilogue, B a graph input
+    for ta in (0, 1):
+        for tb in (0, 1):
+            rows, k, n = 2, 29, 40
+            a = rnd(rng, k, rows) if ta else rnd(rng, rows, k)
+            b = rnd(rng, n, k) if tb else rnd(rng, k, n)
+            c = rnd(rng, n)
+            opa = a.T if ta else a
+            opb = b.T if tb else b
+            y = 0.5 * (opa.astype(np.float64) @ opb.astype(np.float64)) + c
+            node = helper.make_node("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, transA=ta, transB=tb)
+            write(f"test_gemv_gemm_ta{ta}_tb{tb}", [node], [("a", a), ("b", b), ("c", c)], [("y", y)])
+    # three rows and a Relu after: the fused activation on the GEMV's block
+    a, b = rnd(rng, 3, 64), rnd(rng, 64, 48)
+    y = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0)
+    write("test_gemv_matmul_relu", [helper.make_node("MatMul", ["a", "b"], ["t"]),
+                                    helper.make_node("Relu", ["t"], ["y"])],
+          [("a", a), ("b", b)], [("y", y)])
+
+
+if __name__ == "__main__":
+    main()
