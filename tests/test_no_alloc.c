@@ -49,7 +49,10 @@ __attribute__((noinline)) static void count(void)
 #endif
 
 #ifdef FWD_SANITIZED
-#include <sanitizer/allocator_interface.h>
+/* The sanitizer runtime's allocation hooks (declared here: GCC installs
+ * no header for them). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 
 static void on_malloc(const volatile void *p, size_t n)
 {
