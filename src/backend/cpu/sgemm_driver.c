@@ -99,7 +99,10 @@ static void part(int64_t len, int64_t unit, int64_t t, int64_t parts, int64_t *b
 static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, const float *ap, int64_t j0,
                       int64_t j1)
 {
-    int64_t nc = block_cols(g->k);
+    /* blocks of at most block_cols columns, evened out in whole panels
+     * (no narrow last block) */
+    int64_t nc = block_cols(g->k), nb = (j1 - j0 + nc - 1) / nc;
+    if (nb > 1) nc = ((j1 - j0 + nb - 1) / nb + NN_NR - 1) / NN_NR * NN_NR;
     for (int64_t j = j0; j < j1; j += nc) {
         int64_t w = j1 - j < nc ? j1 - j : nc;
         float *bp = nn_scratch(0, (size_t)nn_packed_b_floats(g->k, w));
