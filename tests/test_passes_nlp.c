@@ -1,6 +1,7 @@
 /*
- * The passes fuse_layernorm, fuse_gelu, fuse_attention and
- * eliminate_transpose_reshape through the public API. Each small graph of
+ * The passes fuse_layernorm, fuse_gelu, fuse_attention (with its
+ * sequence-major layout step), the residual Add of fuse_bias_activation
+ * and eliminate_transpose_reshape through the public API. Each small graph of
  * tests/passes/pb (made by tests/passes/pb/gen_pb_models.py) is built at
  * optimization level 1 and level 0: the level-1 layers must be the
  * expected ones, and the level-1 outputs must match level 0's on fixed
@@ -59,6 +60,7 @@ typedef struct pass_case {
     const char *layers; /* expected level-1 layers */
 } pass_case;
 
+#define ATT "MatMul+Div+Add+Softmax+MatMul"
 #define LN "LayerNormalization[ReduceMean+Sub+*ReduceMean+Add+Sqrt+*]"
 
 static const pass_case cases[] = {
@@ -86,13 +88,34 @@ static const pass_case cases[] = {
     {"attn_rank3_noscale", "FusedAttention[Transpose+MatMul+Softmax+MatMul]"},
     {"attn_const_mask", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
     {"attn_symbolic", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
-    {"attn_block", "*Transpose*FusedAttention[MatMul+Div+Add+Softmax+MatMul],Transpose,Reshape"},
+    {"attn_block", "FusedAttention[Reshape+Reshape+Reshape+Transpose+Transpose+Transpose+" ATT "+Transpose+Reshape]"},
+    /* sequence-major attention (fuse_attention_layout.c) */
+    {"attn_packed", "FusedAttention[Split+Reshape+Reshape+Reshape+Transpose+Transpose+Transpose+" ATT "+Transpose+Reshape]"},
+    {"attn_packed_kqv_swap", "FusedAttention[Split+*+MatMul+Div+Add+Softmax+MatMul+Transpose+Reshape]"},
+    {"attn_packed_dv", "FusedAttention[Split+*+MatMul+Div+Softmax+MatMul+Transpose+Reshape]"},
+    {"attn_separate", "FusedAttention[Reshape+Reshape+Reshape+Transpose+Transpose+Transpose+" ATT "+Transpose+Reshape]"},
+    {"attn_packed_symbolic", "FusedAttention[Split+*+Transpose+Reshape]"},
+    {"attn_split_output", "Split,FusedAttention[Reshape+Reshape+Reshape+*+Transpose+Reshape]"},
+    {"attn_head_read_twice", "Split,Reshape,Reshape,Reshape,Transpose,Transpose,Transpose,FusedAttention[" ATT "],Transpose,Reshape"},
+    {"attn_reshape_mixes", "Reshape,Reshape,Reshape,Transpose,Transpose,Transpose,FusedAttention[MatMul+Div+Softmax+MatMul],Transpose,Reshape"},
+    {"attn_out_flat", "Split,Reshape,Reshape,Reshape,Transpose,Transpose,Transpose,FusedAttention[" ATT "],Transpose,Reshape"},
     {"attn_long", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
     {"attn_broadcast", "FusedAttention[Transpose+MatMul+Div+Add+Softmax+MatMul]"},
     {"attn_float64", "Cast,Cast,Cast,Transpose,MatMul,Mul,Softmax,MatMul,Cast"}, /* kernel is float32 */
     {"attn_where_mask", "*MatMul,Div,Where,Softmax,MatMul"},
     {"attn_scores_output", "Transpose,MatMul,Div,Softmax,MatMul"},
     {"attn_mask_grows", "Transpose,MatMul,Div,Add,Softmax,MatMul"},
+    /* residual Add into FusedMatMul (fuse_bias_activation) */
+    {"mm_residual", "FusedMatMul[MatMul+Add+Add]"},
+    {"mm_residual_nobias", "FusedMatMul[MatMul+Add]"},
+    {"mm_residual_relu", "FusedMatMul[MatMul+Add+Add+Relu]"},
+    {"mm_residual_few_rows", "FusedMatMul[MatMul+Add+Add]"},
+    {"mm_residual_batched_tanh", "FusedMatMul[MatMul+Add+Tanh]"},
+    {"bert_layer", "FusedMatMul[MatMul+Add],FusedAttention[Split+*],FusedMatMul[MatMul+Add+Add]," LN
+                   ",FusedMatMul[MatMul+Add+Div+Erf+Add+Mul+Mul],FusedMatMul[MatMul+Add+Add]," LN},
+    {"mm_residual_broadcast", "FusedMatMul[MatMul+Add],Add"},
+    {"mm_residual_mid_output", "FusedMatMul[MatMul+Add],Add"},
+    {"mm_act_then_residual", "FusedMatMul[MatMul+Add+Relu],Add"},
     /* eliminate_transpose_reshape */
     {"tt_identity", "Relu"},
     {"tt_merge", "Transpose,Relu"},
@@ -124,6 +147,40 @@ static void run_case(const pass_case *t)
         tu_layer_list(e1, got, sizeof got);
         tu_check(matches(t->layers, got), "%s: layers %s (expected %s)", t->model, got, t->layers);
         tu_compare_levels(t->model, e0, e1, NULL, 0, 1e-4);
+    }
+    fwd_engine_free(e0);
+    fwd_engine_free(e1);
+}
+
+/* Layers whose fused string holds part and that compute in dtype. */
+static int count_fused_in(const fwd_engine *e, const char *part, fwd_dtype dtype)
+{
+    int n = 0, c = 0;
+    fwd_engine_num_layers(e, &n);
+    for (int i = 0; i < n; i++) {
+        fwd_layer_info li;
+        if (fwd_engine_layer(e, i, &li) == FWD_OK && li.fused && strstr(li.fused, part) && li.precision == dtype) c++;
+    }
+    return c;
+}
+
+/* The float16 engine (level 1) of a pass model: at least `want` layers
+ * fused as `part` computing in float16, outputs within tol of float32 at
+ * level 0. */
+static void run_f16_case(const char *model, const char *part, int want, double tol)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/passes/pb/%s.onnx", tests_dir, model);
+    fwd_engine *e0 = NULL, *e1 = NULL;
+    fwd_status st = tu_build(path, "float16", 1, &e1);
+    tu_check(!st, "%s float16: builds at level 1%s%s", model, st ? ": " : "", st ? fwd_last_error() : "");
+    if (!st) st = tu_build(path, NULL, 0, &e0);
+    if (!st) {
+        int got = count_fused_in(e1, part, FWD_FLOAT16);
+        tu_check(got >= want, "%s float16: %d layers fused as %s in float16 (want %d)", model, got, part, want);
+        char what[256];
+        snprintf(what, sizeof what, "%s float16", model);
+        tu_compare_levels(what, e0, e1, NULL, 0, tol);
     }
     fwd_engine_free(e0);
     fwd_engine_free(e1);
@@ -179,6 +236,10 @@ int main(int argc, char **argv)
 {
     if (argc > 1) snprintf(tests_dir, sizeof tests_dir, "%s", argv[1]);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    /* the sequence-major attention and the residual FusedMatMul in float16 */
+    run_f16_case("attn_packed", "Split+", 1, 2e-2);
+    run_f16_case("attn_separate", "Transpose+Reshape", 1, 2e-2);
+    run_f16_case("bert_layer", "MatMul+Add+Add", 2, 3e-2);
     run_zoo("bert", "Erf");
     run_zoo("gpt2", "Tanh");
     return tu_summary();

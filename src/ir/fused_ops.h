@@ -10,11 +10,12 @@
  *   bias [M] (optional); Z a tensor of Y's shape added before the activation
  *   (a residual branch; optional).
  *
- * FusedMatMul(A, B, C?) -> Y
- *   Y = act(alpha * op(A) @ op(B) + C): numpy-style batched matmul like
+ * FusedMatMul(A, B, C?, Z?) -> Y
+ *   Y = act(alpha * op(A) @ op(B) + C + Z): numpy-style batched matmul like
  *   MatMul; op() transposes the last two dims when transA / transB is 1
  *   (both 0 by default); alpha (float, default 1); C (optional) broadcast
- *   onto Y (a bias [N] or Gemm's C).
+ *   onto Y (a bias [N] or Gemm's C); Z (optional) a tensor of Y's shape
+ *   added before the activation (a residual branch, as FusedConv's Z).
  *
  * The activation, for both: attribute "activation" (string): "" (none),
  *   "Relu", "Clip" (activation_alpha = min, activation_beta = max),
@@ -30,6 +31,17 @@
  *   Y = softmax(scale * Q @ K^T + Mask) @ V, shape [B, H, S, Dv]; softmax
  *   over the last axis in float32; scale (float attribute); Mask (optional)
  *   broadcastable to [B, H, S, S_kv] and added as is.
+ *   Sequence-major form, when attribute num_heads = H >= 1: the heads are
+ *   column ranges of [B, S, width] rows, as a projection writes them, so
+ *   no Split/Reshape/Transpose copies are needed. Q [B, S, Wq],
+ *   K [B, S_kv, Wk], V [B, S_kv, Wv] (rank 3, the same B); head_dim = D,
+ *   v_head_dim = Dv (default D); offsets = [oq, ok, ov] (default zeros):
+ *   head h of Q is columns [oq + h*D, oq + (h+1)*D) of Q's rows, of K
+ *   [ok + h*D, ...), of V [ov + h*Dv, ...), each inside its width. One
+ *   packed QKV projection X [B, S, 3*H*D] is passed as Q = K = V = X with
+ *   offsets [0, H*D, 2*H*D]. k_transposed must be 0. Y [B, S, H*Dv], head
+ *   h in columns [h*Dv, (h+1)*Dv). The Mask broadcasts onto [B, H, S, S_kv]
+ *   as in the other form.
  */
 #ifndef FWD_IR_FUSED_OPS_H
 #define FWD_IR_FUSED_OPS_H

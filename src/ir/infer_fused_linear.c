@@ -1,7 +1,7 @@
 /*
  * Shape and type inference for FusedConv and FusedMatMul (see fused_ops.h).
  * Both reuse the inference of the op they extend (Conv, MatMul) and then
- * check their extra operands: the residual Z, the bias C and the
+ * check their extra operands: the residual Z, the bias/addend C and the
  * activation's name.
  */
 #include <string.h>
@@ -155,11 +155,14 @@ static fwd_status infer_fused_matmul(ir_infer_ctx *c)
     const ir_tensor *cc = in_at(c, 2);
     FWD_TRY(need_float_like(c, cc, a, "C"));
     if (c->n_out > 0) FWD_TRY(check_onto(c, cc, &c->out[0].shape, "C", false));
+    const ir_tensor *z = in_at(c, 3);
+    FWD_TRY(need_float_like(c, z, a, "Z"));
+    if (c->n_out > 0) FWD_TRY(check_onto(c, z, &c->out[0].shape, "Z", true));
     return FWD_OK;
 }
 
 const ir_op_schema ir_schemas_fused_linear[] = {
     {"FusedConv", 2, 4, 1, 1, infer_fused_conv},
-    {"FusedMatMul", 2, 3, 1, 1, infer_fused_matmul},
+    {"FusedMatMul", 2, 4, 1, 1, infer_fused_matmul},
     {NULL, 0, 0, 0, 0, NULL},
 };

@@ -8,7 +8,11 @@
  * as is with k_transposed = 1. Other mask forms (Where) are left alone.
  * Every intermediate value must be read by the chain alone, and the mask
  * must not broadcast the scores to a bigger shape.
+ * A second sweep (fuse_attention_layout.c) then lets the fused nodes read
+ * Q, K, V from the projections' [B, S, H*D] rows and write Y the same way,
+ * absorbing the Split/Reshape/Transpose copies around them.
  */
+#include "passes/fuse_attention_layout.h"
 #include "passes/passes.h"
 #include "passes/pattern.h"
 #include "util/error.h"
@@ -163,5 +167,10 @@ fwd_status pass_fuse_attention(ir_graph *g, const pass_ctx *c, int *n_changed)
         pat_nodes_drop(&m.nodes, sw.drop);
         (*n_changed)++;
     }
-    return pat_sweep_end(g, &sw, st, *n_changed);
+    FWD_TRY(pat_sweep_end(g, &sw, st, *n_changed));
+    /* then read the heads where the projections put them */
+    int n_layout = 0;
+    FWD_TRY(pass_attention_layout(g, &n_layout));
+    *n_changed += n_layout;
+    return FWD_OK;
 }

@@ -2,8 +2,10 @@
  * Bias and activation fusion into FusedConv / FusedMatMul (ir/fused_ops.h):
  *   Conv -> [Add per-channel constant] -> [Add residual of the same shape]
  *        -> [activation]                        => FusedConv(X, W, B?, Z?)
- *   MatMul -> [Add constant bias] -> [activation] => FusedMatMul(A, B, C?)
- *   Gemm -> activation                            => FusedMatMul(A, B, C?)
+ *   MatMul -> [Add constant bias] -> [Add residual of the same shape]
+ *          -> [activation]                        => FusedMatMul(A, B, C?, Z?)
+ *   Gemm -> [Add residual] -> [activation]        => FusedMatMul(A, B, C?, Z?)
+ * (the residual joins before the activation, as the contract adds it).
  * At least one step must follow the Conv/MatMul. Every value inside a
  * pattern must be read by the pattern alone (not by other nodes, not a
  * graph output, not read by a subgraph), and only float32 is fused, when
@@ -228,6 +230,21 @@ static bool same_shape(const ir_shape *a, const ir_shape *b)
     return true;
 }
 
+/* A residual Add reading *y and a float32 tensor of the same shape: the
+ * tensor (Z), with *y and ch moved past the Add; -1 when there is none. */
+static int match_residual(const ir_graph *g, const pat_uses *u, const bool *drop, int *y, chain *ch)
+{
+    int c = next_node(u, drop, *y);
+    if (c < 0 || !pat_is_op(&g->nodes[c], "Add")) return -1;
+    int o = other_input(&g->nodes[c], *y);
+    if (o < 0 || !is_f32(g, o) || !same_shape(&g->values[o].t.shape, &g->values[*y].t.shape) ||
+        !is_f32(g, g->nodes[c].outputs[0]))
+        return -1;
+    chain_add(ch, c, "Add");
+    *y = ch->out = g->nodes[c].outputs[0];
+    return o;
+}
+
 /* Append the activation attributes and the fused string to attrs. */
 static fwd_status act_attrs(ir_model *m, const chain *ch, ir_attr *attrs, int *na)
 {
@@ -279,18 +296,7 @@ static fwd_status fuse_conv(ir_graph *g, const pat_uses *u, bool *drop, int ci, 
             bias = NULL;
         }
     }
-    /* residual Add of a tensor of the same shape */
-    int z = -1;
-    c = next_node(u, drop, y);
-    if (c >= 0 && pat_is_op(&g->nodes[c], "Add")) {
-        int o = other_input(&g->nodes[c], y);
-        if (o >= 0 && is_f32(g, o) && same_shape(&g->values[o].t.shape, &g->values[y].t.shape) &&
-            is_f32(g, g->nodes[c].outputs[0])) {
-            z = o;
-            chain_add(&ch, c, "Add");
-            y = ch.out = g->nodes[c].outputs[0];
-        }
-    }
+    int z = match_residual(g, u, drop, &y, &ch);
     match_activation(g, u, drop, y, &ch);
     if (ch.nodes.n == 0 || !is_f32(g, ch.out)) goto out;
 
@@ -354,6 +360,7 @@ static fwd_status fuse_matmul(ir_graph *g, const pat_uses *u, bool *drop, int mi
             }
         }
     }
+    int z = match_residual(g, u, drop, &y, &ch);
     match_activation(g, u, drop, y, &ch);
     if (ch.nodes.n == 0 || !is_f32(g, ch.out)) return FWD_OK;
 
@@ -383,8 +390,9 @@ static fwd_status fuse_matmul(ir_graph *g, const pat_uses *u, bool *drop, int mi
         }
     }
     FWD_TRY(act_attrs(md, &ch, attrs, &na));
-    int ins[3] = {a, b, cin};
-    FWD_TRY(pat_emit_node(g, "FusedMatMul", name, ins, cin >= 0 ? 3 : 2, &ch.out, 1, attrs, na, NULL));
+    int ins[4] = {a, b, cin, z};
+    int n_in = z >= 0 ? 4 : cin >= 0 ? 3 : 2;
+    FWD_TRY(pat_emit_node(g, "FusedMatMul", name, ins, n_in, &ch.out, 1, attrs, na, NULL));
     pat_nodes_drop(&ch.nodes, drop);
     drop[mi] = true;
     *done = true;

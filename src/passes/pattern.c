@@ -306,6 +306,18 @@ bool pat_const_all_zero(const ir_graph *g, int v)
     return true;
 }
 
+bool pat_const_i64s(const ir_graph *g, int v, int64_t *out, int64_t n)
+{
+    if (pat_const_numel(g, v) != n) return false;
+    const ir_tensor *t = &g->values[v].t;
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == FWD_INT64) out[i] = ((const int64_t *)t->data)[i];
+        else if (t->dtype == FWD_INT32) out[i] = ((const int32_t *)t->data)[i];
+        else return false;
+    }
+    return true;
+}
+
 fwd_status pat_add_f32_const(ir_graph *g, const char *base, const ir_shape *shape,
                              const float *data, int *id)
 {
@@ -366,6 +378,16 @@ fwd_status pat_attr_string(ir_model *m, const char *name, const char *s, ir_attr
     out->s = ir_strdup(m, s);
     if (!out->s) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for attribute '%s'", name);
     out->s_len = strlen(s);
+    return FWD_OK;
+}
+
+fwd_status pat_attr_ints(ir_model *m, const char *name, const int64_t *v, int n, ir_attr *out)
+{
+    FWD_TRY(attr_base(m, name, IR_ATTR_INTS, out));
+    out->ints = ir_alloc(m, sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!out->ints) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory for attribute '%s'", name);
+    if (n > 0) memcpy(out->ints, v, sizeof(int64_t) * (size_t)n);
+    out->n = n;
     return FWD_OK;
 }
 

@@ -123,6 +123,9 @@ bool pat_const_near(const ir_graph *g, int v, double want, double tol);
 /* A constant with every element equal to zero / false (integer or float
  * dtypes). */
 bool pat_const_all_zero(const ir_graph *g, int v);
+/* Copy an int64 or int32 constant of exactly n elements into out; false
+ * otherwise. */
+bool pat_const_i64s(const ir_graph *g, int v, int64_t *out, int64_t n);
 /* Add a float32 constant of the given shape (data copied) under a fresh
  * name derived from base; *id receives it. */
 fwd_status pat_add_f32_const(ir_graph *g, const char *base, const ir_shape *shape,
@@ -145,6 +148,7 @@ fwd_status pat_emit_node(ir_graph *g, const char *op_type, const char *name, con
 fwd_status pat_attr_int(ir_model *m, const char *name, int64_t v, ir_attr *out);
 fwd_status pat_attr_float(ir_model *m, const char *name, float v, ir_attr *out);
 fwd_status pat_attr_string(ir_model *m, const char *name, const char *s, ir_attr *out);
+fwd_status pat_attr_ints(ir_model *m, const char *name, const int64_t *v, int n, ir_attr *out);
 /* Copy n's attributes except PASS_FUSED_ATTR into dst (room for cap);
  * returns the count, or -1 when cap is too small. Payloads are shared. */
 int pat_copy_attrs(const ir_node *n, ir_attr *dst, int cap);

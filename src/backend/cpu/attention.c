@@ -1,5 +1,8 @@
 /*
  * FusedAttention: Y = softmax(scale * Q @ K^T + Mask) @ V (ir/fused_ops.h).
+ * Both forms of the contract (head-major and sequence-major) come down to
+ * one (batch, head) slice table: element offsets and row strides, so
+ * the GEMMs read the heads where they lie, without copies.
  *
  * float32 works per (batch*head, block of query rows) in parallel over the
  * pool: the score block [rows, S_kv] is computed with one GEMM (sgemm.h) into a
@@ -27,18 +30,20 @@ typedef struct att_job {
     const float *q, *k, *v, *mask;
     float *y;
     int64_t S, D, Skv, Dv;
+    int64_t ldq, ldk, ldv, ldy; /* row strides of the slices */
     int64_t rows;     /* query rows per work unit */
     int64_t n_tiles;  /* row blocks per (batch, head) */
     int64_t n_units, n_chunks;
     float *blocks;    /* n_chunks score blocks of rows * Skv floats */
     bool k_trans;
     float scale;
-    /* mask: offset of each (batch, head) slice, row and column strides */
-    const int64_t *off; /* per (batch, head): element offsets of its Q, K, V
-                           and mask slices (4 entries each) */
-    int64_t m_row, m_col;
+    const int64_t *off; /* per (batch, head): element offsets of its Q, K,
+                           V, mask and Y slices (ATT_OFFS entries each) */
+    int64_t m_row, m_col; /* the mask's row and column strides */
     _Atomic int failed; /* a product ran out of scratch memory */
 } att_job;
+
+#define ATT_OFFS 5
 
 /* Softmax of one score row in place (float32), with the mask row added. */
 static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
@@ -74,18 +79,18 @@ static void att_units(att_job *j, float *sc, int64_t beg, int64_t end)
     for (int64_t u = beg; u < end; u++) {
         int64_t bh = u / j->n_tiles, r0 = (u % j->n_tiles) * j->rows;
         int64_t nr = S - r0 < j->rows ? S - r0 : j->rows;
-        const int64_t *o = j->off + 4 * bh;
-        const float *q = j->q + o[0] + r0 * D;
+        const int64_t *o = j->off + ATT_OFFS * bh;
+        const float *q = j->q + o[0] + r0 * j->ldq;
         const float *kk = j->k + o[1];
         const float *v = j->v + o[2];
-        float *y = j->y + (bh * S + r0) * Dv;
+        float *y = j->y + o[4] + r0 * j->ldy;
         /* scores = scale * Q_rows @ K^T: K is [Skv, D] (transposed in the
          * product) or already [D, Skv] */
-        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, D, kk, Skv, sc, Skv)
-                             : gemm(true, nr, Skv, D, j->scale, q, D, kk, D, sc, Skv);
+        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, sc, Skv)
+                             : gemm(true, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, sc, Skv);
         const float *m = j->mask ? j->mask + o[3] + r0 * j->m_row : NULL;
         for (int64_t r = 0; ok && r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
-        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, Dv, y, Dv)) {
+        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, j->ldv, y, j->ldy)) {
             j->failed = 1;
             return;
         }
@@ -124,64 +129,164 @@ static bool broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out)
     return true;
 }
 
-/* Per output (batch, head) index: the element offset of t's slice, t's
- * leading dims broadcast onto lead; slice = elements per slice. */
+/* Where the (batch, head) slices of one run lie: the sizes, the row
+ * strides, and the leading dims the slices are numbered over. */
+typedef struct att_geom {
+    int64_t S, D, Skv, Dv, BH;
+    int64_t ldq, ldk, ldv, ldy;
+    bool k_trans;
+    int64_t H, oq, ok, ov; /* sequence-major form: heads and column offsets (H 0: head-major) */
+    ir_shape lq, lk, lv;   /* head-major form: the leading dims of Q, K, V */
+    ir_shape lead;         /* Y's leading dims: one (batch, head) slice per element */
+    ir_shape sc;           /* the scores the mask must not grow */
+    ir_shape full;         /* the scores over lead */
+} att_geom;
+
+/* Per (batch, head) index: the element offset of the slice of a tensor
+ * with leading dims t_lead broadcast onto lead; slice = its elements. */
 static void slice_offsets(const ir_shape *t_lead, const ir_shape *lead, int64_t slice, int64_t BH,
-                          int64_t *off, int stride_of)
+                          int64_t *off, int which)
 {
     int64_t st[IR_MAX_RANK];
     cpu_broadcast_strides(t_lead, lead, st);
-    for (int64_t b = 0; b < BH; b++) off[4 * b + stride_of] = (lead->rank ? cpu_offset(lead, st, b) : 0) * slice;
+    for (int64_t b = 0; b < BH; b++)
+        off[ATT_OFFS * b + which] = (lead->rank ? cpu_offset(lead, st, b) : 0) * slice;
+}
+
+/* Head-major form: Q [.., S, D], K [.., Skv, D] (or [.., D, Skv]), V [.., Skv, Dv]. */
+static fwd_status geom_head_major(fwd_kernel_ctx *k, const ir_tensor *q, const ir_tensor *kt, const ir_tensor *v,
+                                  const ir_tensor *yt, att_geom *g)
+{
+    g->k_trans = ir_attr_int(k->node, "k_transposed", 0) != 0;
+    const ir_shape *qs = &q->shape, *ks = &kt->shape, *vs = &v->shape;
+    if (qs->rank < 2 || ks->rank < 2 || vs->rank < 2)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "Q, K and V must have rank >= 2");
+    g->S = qs->dims[qs->rank - 2];
+    g->D = qs->dims[qs->rank - 1];
+    g->Skv = ks->dims[g->k_trans ? ks->rank - 1 : ks->rank - 2];
+    int64_t kD = ks->dims[g->k_trans ? ks->rank - 2 : ks->rank - 1];
+    g->Dv = vs->dims[vs->rank - 1];
+    if (kD != g->D || vs->dims[vs->rank - 2] != g->Skv)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "K or V does not match Q's depth or each other's length");
+    g->lq = lead_shape(qs);
+    g->lk = lead_shape(ks);
+    g->lv = lead_shape(vs);
+    ir_shape ls;
+    if (!broadcast(&g->lq, &g->lk, &ls) || !broadcast(&ls, &g->lv, &g->lead))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "the leading dims of Q, K and V do not broadcast");
+    int r = g->lead.rank + 2;
+    if (yt->shape.rank != r || yt->shape.dims[r - 2] != g->S || yt->shape.dims[r - 1] != g->Dv)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape does not match");
+    g->sc = ls;
+    g->ldq = g->D;
+    g->ldk = g->k_trans ? g->Skv : g->D;
+    g->ldv = g->ldy = g->Dv;
+    return FWD_OK;
+}
+
+/* Heads of w columns from column o fit in a row of W columns. */
+static bool heads_fit(int64_t o, int64_t H, int64_t w, int64_t W)
+{
+    return o >= 0 && o <= W && w >= 1 && H <= (W - o) / w;
+}
+
+/* Sequence-major form (num_heads = H): Q [B, S, Wq], K [B, Skv, Wk],
+ * V [B, Skv, Wv], heads at column offsets; Y [B, S, H * Dv]. */
+static fwd_status geom_seq_major(fwd_kernel_ctx *k, const ir_tensor *q, const ir_tensor *kt, const ir_tensor *v,
+                                 const ir_tensor *yt, int64_t H, att_geom *g)
+{
+    const ir_shape *qs = &q->shape, *ks = &kt->shape, *vs = &v->shape;
+    if (qs->rank != 3 || ks->rank != 3 || vs->rank != 3)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "Q, K and V must have rank 3 with num_heads");
+    if (ir_attr_int(k->node, "k_transposed", 0) != 0)
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "k_transposed must be 0 with num_heads");
+    int n_off = 0;
+    const int64_t *off = ir_attr_ints(k->node, "offsets", &n_off);
+    if (off && n_off != 3) return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "attribute offsets must hold 3 ints");
+    int64_t B = qs->dims[0];
+    g->H = H;
+    g->S = qs->dims[1];
+    g->Skv = ks->dims[1];
+    g->D = ir_attr_int(k->node, "head_dim", 0);
+    g->Dv = ir_attr_int(k->node, "v_head_dim", g->D);
+    g->oq = off ? off[0] : 0;
+    g->ok = off ? off[1] : 0;
+    g->ov = off ? off[2] : 0;
+    if (ks->dims[0] != B || vs->dims[0] != B || vs->dims[1] != g->Skv)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "Q, K and V differ in batch size or K and V in length");
+    if (!heads_fit(g->oq, H, g->D, qs->dims[2]) || !heads_fit(g->ok, H, g->D, ks->dims[2]) ||
+        !heads_fit(g->ov, H, g->Dv, vs->dims[2]))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "%lld heads of %lld (values %lld) do not fit the rows of Q, K or V",
+                                (long long)H, (long long)g->D, (long long)g->Dv);
+    const ir_shape *ys = &yt->shape;
+    if (ys->rank != 3 || ys->dims[0] != B || ys->dims[1] != g->S || ys->dims[2] != H * g->Dv)
+        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape does not match");
+    g->lead = (ir_shape){.rank = 2, .dims = {B, H}};
+    g->sc = g->lead;
+    g->ldq = qs->dims[2];
+    g->ldk = ks->dims[2];
+    g->ldv = vs->dims[2];
+    g->ldy = ys->dims[2];
+    return FWD_OK;
+}
+
+/* The element offsets of every (batch, head) slice into off. */
+static void fill_offsets(const att_geom *g, int64_t *off)
+{
+    if (g->H > 0) {
+        for (int64_t bh = 0; bh < g->BH; bh++) {
+            int64_t b = bh / g->H, h = bh % g->H;
+            int64_t *o = off + ATT_OFFS * bh;
+            o[0] = b * g->S * g->ldq + g->oq + h * g->D;
+            o[1] = b * g->Skv * g->ldk + g->ok + h * g->D;
+            o[2] = b * g->Skv * g->ldv + g->ov + h * g->Dv;
+            o[4] = b * g->S * g->ldy + h * g->Dv;
+        }
+        return;
+    }
+    slice_offsets(&g->lq, &g->lead, g->S * g->D, g->BH, off, 0);
+    slice_offsets(&g->lk, &g->lead, g->Skv * g->D, g->BH, off, 1);
+    slice_offsets(&g->lv, &g->lead, g->Skv * g->Dv, g->BH, off, 2);
+    for (int64_t bh = 0; bh < g->BH; bh++) off[ATT_OFFS * bh + 4] = bh * g->S * g->Dv;
 }
 
 /* float32 attention of q, kt, v, mask (NULL or float32) into y. */
 static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_tensor *kt, const ir_tensor *v,
                                 const ir_tensor *mask, ir_tensor *yt)
 {
-    bool k_trans = ir_attr_int(k->node, "k_transposed", 0) != 0;
-    float scale = ir_attr_float(k->node, "scale", 1.0f);
-    const ir_shape *qs = &q->shape, *ks = &kt->shape, *vs = &v->shape;
-    if (qs->rank < 2 || ks->rank < 2 || vs->rank < 2)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "Q, K and V must have rank >= 2");
-    int64_t S = qs->dims[qs->rank - 2], D = qs->dims[qs->rank - 1];
-    int64_t Skv = ks->dims[k_trans ? ks->rank - 1 : ks->rank - 2];
-    int64_t kD = ks->dims[k_trans ? ks->rank - 2 : ks->rank - 1];
-    int64_t Dv = vs->dims[vs->rank - 1];
-    if (kD != D || vs->dims[vs->rank - 2] != Skv)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "K or V does not match Q's depth or each other's length");
-    ir_shape lq = lead_shape(qs), lk = lead_shape(ks), lv = lead_shape(vs), ls, ly;
-    if (!broadcast(&lq, &lk, &ls) || !broadcast(&ls, &lv, &ly))
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "the leading dims of Q, K and V do not broadcast");
-    int r = ly.rank + 2;
-    if (yt->shape.rank != r || yt->shape.dims[r - 2] != S || yt->shape.dims[r - 1] != Dv)
-        return cpu_kernel_error(k, FWD_ERR_INTERNAL, "output shape does not match");
+    att_geom g = {0};
+    int64_t H = ir_attr_int(k->node, "num_heads", 0);
+    if (H < 0) return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "num_heads must be >= 0");
+    FWD_TRY(H > 0 ? geom_seq_major(k, q, kt, v, yt, H, &g) : geom_head_major(k, q, kt, v, yt, &g));
+    int64_t S = g.S, D = g.D, Skv = g.Skv, Dv = g.Dv;
     if (!nn_blas_fits(S, Skv, D) || !nn_blas_fits(S, Dv, Skv))
         return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "attention dimensions too large for BLAS");
-    int64_t BH = ir_shape_numel(&ly);
-    if (BH == 0 || S == 0 || Dv == 0) return FWD_OK;
-    float *y = yt->data;
+    g.BH = ir_shape_numel(&g.lead);
+    if (g.BH == 0 || S == 0 || Dv == 0) return FWD_OK;
     if (Skv == 0) { /* softmax over nothing: every weight sum is 0 */
-        memset(y, 0, (size_t)(BH * S * Dv) * sizeof(float));
+        memset(yt->data, 0, ir_tensor_numel(yt) * sizeof(float));
         return FWD_OK;
     }
-    ir_shape sc = ls, full = ly; /* the scores, and the scores over Y's leading dims */
-    sc.dims[sc.rank++] = S;
-    sc.dims[sc.rank++] = Skv;
-    full.dims[full.rank++] = S;
-    full.dims[full.rank++] = Skv;
+    g.full = g.lead;
+    g.full.dims[g.full.rank++] = S;
+    g.full.dims[g.full.rank++] = Skv;
+    g.sc.dims[g.sc.rank++] = S;
+    g.sc.dims[g.sc.rank++] = Skv;
     if (mask) {
         /* the mask broadcasts onto the scores without growing them */
         const ir_shape *ms = &mask->shape;
-        bool ok = ms->rank <= sc.rank;
+        bool ok = ms->rank <= g.sc.rank;
         for (int d = 0; ok && d < ms->rank; d++) {
             int64_t md = ms->dims[d];
-            ok = md == 1 || md == sc.dims[d + sc.rank - ms->rank];
+            ok = md == 1 || md == g.sc.dims[d + g.sc.rank - ms->rank];
         }
         if (!ok) return cpu_kernel_error(k, FWD_ERR_SHAPE, "Mask does not broadcast to the scores");
     }
 
-    att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = y, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
-                 .k_trans = k_trans, .scale = scale};
+    att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = yt->data, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
+                 .ldq = g.ldq, .ldk = g.ldk, .ldv = g.ldv, .ldy = g.ldy, .k_trans = g.k_trans,
+                 .scale = ir_attr_float(k->node, "scale", 1.0f)};
+    int64_t BH = g.BH;
     int64_t rows = ATT_BLOCK_FLOATS / Skv;
     rows = rows < 1 ? 1 : rows;
     rows = rows > S ? S : rows;
@@ -195,19 +300,18 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
     chunks = chunks > most ? most : chunks;
     chunks = chunks > j.n_units ? j.n_units : chunks;
     j.n_chunks = chunks < 1 ? 1 : chunks;
-    size_t off_bytes = ((size_t)BH * 4 * sizeof(int64_t) + 63) & ~(size_t)63;
+    size_t off_bytes = ((size_t)BH * ATT_OFFS * sizeof(int64_t) + 63) & ~(size_t)63;
     size_t block_bytes = (size_t)(j.n_chunks * rows * Skv) * sizeof(float);
     char *scratch = fwd_kernel_scratch(k, off_bytes + block_bytes);
     if (!scratch) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the score blocks");
     int64_t *off = (int64_t *)scratch;
     j.blocks = (float *)(scratch + off_bytes);
-    slice_offsets(&lq, &ly, S * D, BH, off, 0);
-    slice_offsets(&lk, &ly, Skv * D, BH, off, 1);
-    slice_offsets(&lv, &ly, Skv * Dv, BH, off, 2);
+    fill_offsets(&g, off);
     if (mask) {
         int64_t st[IR_MAX_RANK];
-        cpu_broadcast_strides(&mask->shape, &full, st);
-        for (int64_t b = 0; b < BH; b++) off[4 * b + 3] = ly.rank ? cpu_offset(&ly, st, b) : 0;
+        int r = g.full.rank;
+        cpu_broadcast_strides(&mask->shape, &g.full, st);
+        for (int64_t b = 0; b < BH; b++) off[ATT_OFFS * b + 3] = g.lead.rank ? cpu_offset(&g.lead, st, b) : 0;
         j.mask = mask->data;
         j.m_row = st[r - 2];
         j.m_col = st[r - 1];
@@ -253,8 +357,16 @@ fwd_status cpu_fused_attention(fwd_kernel_ctx *k)
     ir_tensor t[5] = {{0}};
     fwd_status st = FWD_OK;
     int n = 0;
-    for (; n < 4 && !st; n++)
-        if (n < k->n_in && k->in[n]) st = to_f32(k, k->in[n], &t[n]);
+    for (; n < 4 && !st; n++) {
+        if (n >= k->n_in || !k->in[n]) continue;
+        /* one packed QKV tensor read as Q, K and V: converted once */
+        int same = -1;
+        for (int p = 0; p < n && same < 0; p++)
+            if (k->in[p] && k->in[p]->data == k->in[n]->data && ir_shape_equal(&k->in[p]->shape, &k->in[n]->shape))
+                same = p;
+        if (same >= 0) t[n] = t[same];
+        else st = to_f32(k, k->in[n], &t[n]);
+    }
     ir_tensor *y = k->out[0];
     size_t ny = ir_tensor_numel(y);
     if (!st) {
@@ -267,8 +379,11 @@ fwd_status cpu_fused_attention(fwd_kernel_ctx *k)
     if (!st) st = attention_f32(k, &t[0], &t[1], &t[2], mask ? &t[3] : NULL, &t[4]);
     if (!st)
         for (size_t i = 0; i < ny; i++) cpu_set_f64(y->dtype, y->data, (int64_t)i, ((float *)t[4].data)[i]);
-    for (int i = 0; i < 4; i++)
-        if (i < k->n_in && k->in[i] && t[i].data != k->in[i]->data) free(t[i].data);
+    for (int i = 0; i < 4; i++) {
+        bool shared = false;
+        for (int p = 0; p < i; p++) shared |= t[p].data == t[i].data;
+        if (i < k->n_in && k->in[i] && t[i].data != k->in[i]->data && !shared) free(t[i].data);
+    }
     free(t[4].data);
     return st;
 }

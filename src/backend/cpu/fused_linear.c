@@ -1,6 +1,6 @@
 /*
  * CPU kernels for FusedConv and FusedMatMul (see ir/fused_ops.h): the
- * bias, the residual Z / the addend C and the activation are applied in
+ * bias, the addend C, the residual Z and the activation are applied in
  * the GEMM epilogue (sgemm.h), tile by tile while the tile is in L1.
  * float32 natively; float16, bfloat16 and float64 through float32 copies.
  */
@@ -129,10 +129,79 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
     return st;
 }
 
+/* Rows below which the product goes through nn_matmul_f32 (its GEMV path). */
+#define RESIDUAL_MIN_ROWS 4
+
+/* Y = act(alpha * A @ B + C + Z) as one GEMM with both addends in the
+ * epilogue, when A is dense and not transposed, B one matrix (or packed)
+ * and C absent or a bias along the columns. False (nothing done) when
+ * the product does not have that form. */
+static bool residual_gemm(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b, const nn_mm_fuse *f,
+                          const float *z, ir_tensor *y, fwd_status *st)
+{
+    *st = FWD_OK;
+    int ra = a->shape.rank;
+    if (f->ta || f->tb || ra < 2 || b->shape.rank != 2) return false;
+    int64_t K = b->shape.dims[0], N = b->shape.dims[1];
+    if (a->shape.dims[ra - 1] != K || K == 0 || N == 0) return false;
+    int64_t m = (int64_t)ir_tensor_numel(a) / K;
+    if (m < RESIDUAL_MIN_ROWS || (int64_t)ir_tensor_numel(y) != m * N || y->shape.dims[y->shape.rank - 1] != N)
+        return false;
+    nn_epilogue e = nn_epilogue_plain();
+    e.alpha = f->alpha;
+    e.act = f->act;
+    e.act_a = f->act_a;
+    e.act_b = f->act_b;
+    const ir_tensor *c = f->c;
+    if (c && c->data) {
+        int rc = c->shape.rank;
+        for (int i = 0; i + 1 < rc; i++)
+            if (c->shape.dims[i] != 1) return false;
+        int64_t last = rc ? c->shape.dims[rc - 1] : 1;
+        if (last != 1 && last != N) return false;
+        e.add[0] = (nn_addend){c->data, 0, last == N ? 1 : 0};
+    }
+    e.add[1] = (nn_addend){z, N, 1};
+    if (!nn_blas_fits(m, N, K)) return false;
+    nn_gemm_args g = {m, N, K, a->data, K, false, f->bp ? NULL : b->data, N, false, f->bp, y->data, N, e, NULL};
+    if (!nn_gemm(&g)) *st = cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    return true;
+}
+
+/* The product with the residual z (Y's shape) added before the activation. */
+static fwd_status matmul_residual(fwd_kernel_ctx *k, const ir_tensor *b, nn_mm_fuse *f, const ir_tensor *zt,
+                                  ir_tensor *y)
+{
+    if (zt->shape.rank != y->shape.rank)
+        return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+    for (int i = 0; i < y->shape.rank; i++)
+        if (zt->shape.dims[i] != y->shape.dims[i])
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+    const float *z;
+    float *zcopy;
+    FWD_TRY(unalias(k, zt, y, &z, &zcopy));
+    fwd_status st;
+    if (!residual_gemm(k, k->in[0], b, f, z, y, &st)) {
+        /* any other form: the product without the activation, then Z and
+         * the activation over Y */
+        nn_act_kind act = f->act;
+        f->act = NN_ACT_NONE;
+        st = nn_matmul_f32(k, k->in[0], b, f, y);
+        float *yd = y->data;
+        size_t n = ir_tensor_numel(y);
+        if (st == FWD_OK) {
+            for (size_t i = 0; i < n; i++) yd[i] += z[i];
+            nn_act_apply(act, f->act_a, f->act_b, yd, (int64_t)n);
+        }
+    }
+    free(zcopy);
+    return st;
+}
+
 static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
 {
     FWD_TRY(nn_need_inputs(k, 2));
-    const ir_tensor *ct = nn_in(k, 2);
+    const ir_tensor *ct = nn_in(k, 2), *zt = nn_in(k, 3);
     ir_tensor *y = k->out[0];
     nn_mm_fuse f = {ir_attr_int(k->node, "transA", 0) != 0, ir_attr_int(k->node, "transB", 0) != 0,
                     ir_attr_float(k->node, "alpha", 1.0f), NULL, NN_ACT_NONE, 0.0f, 0.0f, NULL};
@@ -163,7 +232,7 @@ static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
         c2.data = (void *)cdata;
         f.c = &c2;
     }
-    fwd_status st = nn_matmul_f32(k, k->in[0], b, &f, y);
+    fwd_status st = zt && zt->data ? matmul_residual(k, b, &f, zt, y) : nn_matmul_f32(k, k->in[0], b, &f, y);
     free(ccopy);
     return st;
 }

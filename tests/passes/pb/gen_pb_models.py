@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Small ONNX graphs for the LayerNormalization, Gelu and attention fusion
-passes and the Transpose/Reshape elimination pass (tests/test_passes_nlp.c).
+"""Small ONNX graphs for the LayerNormalization, Gelu, attention and
+residual fusions and the Transpose/Reshape elimination pass
+(tests/test_passes_nlp.c).
 
     /usr/bin/python3 tests/passes/pb/gen_pb_models.py   # writes tests/passes/pb/*.onnx
 """
@@ -219,6 +220,46 @@ def attention_block(name):
     save(name, n, ins, [vi("y", None)], inits)
 
 
+def attention_layout(name, *, B=2, S=6, H=2, D=8, Dv=None, packed=True, order=("q", "k", "v"),
+                     k_form="perm", lead=(0, 0), out_shape=None, extra_outputs=(), mask=True,
+                     symbolic=False):
+    """Projection rows [B, S, H*D] split into heads (BERT/GPT-2 exports):
+    packed: one input x [B, S, ...] split along the last axis into the
+    parts named by order; else separate q, k, v inputs. k_form "perm":
+    K through Transpose (0, 2, 3, 1); "swap": Transpose (0, 2, 1, 3) then
+    one swapping the last two dims. lead: the first two dims of the head
+    Reshapes' targets; out_shape replaces the output Reshape's."""
+    Dv = Dv or D
+    T = helper.make_node
+    width = {"q": H * D, "k": H * D, "v": H * Dv}
+    inits = [const("shape_qk", list(lead) + [H, D], np.int64), const("shape_v", list(lead) + [H, Dv], np.int64),
+             const("shape3", out_shape or [0, 0, H * Dv], np.int64), const("scale", math.sqrt(D))]
+    n = []
+    b, s = ("b", "s") if symbolic else (B, S)
+    if packed:
+        inits.append(const("split", [width[t] for t in order], np.int64))
+        n.append(T("Split", ["x", "split"], list(order), axis=-1))
+        ins = [vi("x", [b, s, sum(width.values())])]
+    else:
+        ins = [vi(t, [b, s, width[t]]) for t in ("q", "k", "v")]
+    n += [T("Reshape", ["q", "shape_qk"], ["q4"]), T("Reshape", ["k", "shape_qk"], ["k4"]),
+          T("Reshape", ["v", "shape_v"], ["v4"]),
+          T("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]), T("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3])]
+    if k_form == "perm":
+        n.append(T("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]))
+    else:
+        n += [T("Transpose", ["k4"], ["kh"], perm=[0, 2, 1, 3]), T("Transpose", ["kh"], ["kt"], perm=[0, 1, 3, 2])]
+    n += [T("MatMul", ["qh", "kt"], ["qk"]), T("Div", ["qk", "scale"], ["scaled"])]
+    sc = "scaled"
+    if mask:
+        ins.append(vi("mask", [b, 1, 1, s]))
+        n.append(T("Add", ["scaled", "mask"], ["masked"]))
+        sc = "masked"
+    n += [T("Softmax", [sc], ["p"], axis=-1), T("MatMul", ["p", "vh"], ["ctx"]),
+          T("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]), T("Reshape", ["ctx_t", "shape3"], ["y"])]
+    save(name, n, ins, [vi("y", None)] + [vi(o, None) for o in extra_outputs], inits)
+
+
 def attention_f64(name):
     """The pattern in float64 between Casts from and to float32."""
     B, H, S, D = 2, 2, 5, 8
@@ -248,6 +289,20 @@ def gen_attention():
     attention("attn_symbolic", q_shape=["b", H, "s", D], k_shape=["b", H, "s", D], v_shape=["b", H, "s", D],
               mask=["b", 1, 1, "s"])
     attention_block("attn_block")
+    # sequence-major rewrite: packed QKV split (any order), separate
+    # projections, K through two transposes, a value head size of its own
+    attention_layout("attn_packed")
+    attention_layout("attn_packed_kqv_swap", order=("k", "q", "v"), k_form="swap")
+    attention_layout("attn_packed_dv", Dv=4, mask=False)
+    attention_layout("attn_separate", packed=False)
+    attention_layout("attn_packed_symbolic", symbolic=True)
+    # the Split stays (an output of it is a graph output); nothing is
+    # rewritten when a head Transpose is read elsewhere, when the Reshape
+    # mixes batch and sequence, or when the output is not [B, S, H*Dv]
+    attention_layout("attn_split_output", extra_outputs=["k"])
+    attention_layout("attn_head_read_twice", extra_outputs=["qh"])
+    attention_layout("attn_reshape_mixes", B=2, S=6, lead=(6, 2), packed=False, mask=False)
+    attention_layout("attn_out_flat", out_shape=[12, 16])
     # score rows tiled (300 x 300 scores), batch dims broadcast; float64 is
     # left alone (the kernel computes in float32)
     attention("attn_long", q_shape=[1, 2, 300, 16], k_shape=[1, 2, 300, 16], v_shape=[1, 2, 300, 16],
@@ -262,6 +317,96 @@ def gen_attention():
               extra_outputs=["scaled"])
     attention("attn_mask_grows", q_shape=[B, 1, S, D], k_shape=[B, 1, S, D], v_shape=[B, 3, S, D],
               mask=[B, 3, S, S])
+
+
+# ---------------- residual Add into FusedMatMul ----------------
+
+def matmul_residual(name, *, x_shape=(2, 5, 16), n_out=16, bias=True, act=None, act_first=False,
+                    r_shape=None, b_input=None, extra_outputs=()):
+    """y = [act](MatMul(x, W) [+ bias] + r) (or act before the residual
+    when act_first); b_input: B as a graph input of that shape instead of
+    a constant W."""
+    T = helper.make_node
+    k = x_shape[-1]
+    inits = [numpy_helper.from_array(rng.standard_normal((n_out,)).astype(np.float32), "bias")]
+    ins = [vi("x", list(x_shape))]
+    if b_input:
+        ins.append(vi("w", list(b_input)))
+    else:
+        inits.append(numpy_helper.from_array((rng.standard_normal((k, n_out)) / 4).astype(np.float32), "w"))
+    out_shape = list(x_shape[:-1]) + [n_out]
+    ins.append(vi("r", list(r_shape or out_shape)))
+    n = [T("MatMul", ["x", "w"], ["mm"])]
+    last = "mm"
+    if bias:
+        n.append(T("Add", [last, "bias"], ["biased"]))
+        last = "biased"
+    if act and act_first:
+        n.append(T(act, [last], ["act"]))
+        last = "act"
+    n.append(T("Add", ["r", last], ["res"]))
+    last = "res"
+    if act and not act_first:
+        n.append(T(act, [last], ["act"]))
+        last = "act"
+    n.append(T("Identity", [last], ["y"]))
+    save(name, n, ins, [vi("y", None)] + [vi(o, None) for o in extra_outputs], inits)
+
+
+def bert_layer(name, *, B=2, S=6, H=2, D=8, ffn=32):
+    """One BERT encoder layer as exporters write it: packed QKV projection
+    split into heads, attention with an additive mask, output projection
+    plus residual, LayerNorm (ReduceMean chain), GELU (erf) FFN plus
+    residual, LayerNorm."""
+    T = helper.make_node
+    E = H * D
+    w = lambda nm, *shape: numpy_helper.from_array((rng.standard_normal(shape) / math.sqrt(shape[0])).astype(np.float32), nm)
+    b = lambda nm, n: numpy_helper.from_array((rng.standard_normal((n,)) * 0.1).astype(np.float32), nm)
+    inits = [w("w_qkv", E, 3 * E), b("b_qkv", 3 * E), w("w_o", E, E), b("b_o", E), w("w_1", E, ffn),
+             b("b_1", ffn), w("w_2", ffn, E), b("b_2", E), const("split", [E, E, E], np.int64),
+             const("shape4", [0, 0, H, D], np.int64), const("shape3", [0, 0, E], np.int64),
+             const("scale", math.sqrt(D)), const("eps", 1e-12), const("two", 2.0), const("one", 1.0),
+             const("half", 0.5), const("sqrt2", math.sqrt(2.0))]
+    n = [T("MatMul", ["x", "w_qkv"], ["qkv_mm"]), T("Add", ["qkv_mm", "b_qkv"], ["qkv"]),
+         T("Split", ["qkv", "split"], ["q", "k", "v"], axis=2)]
+    for t in ("q", "k", "v"):
+        n.append(T("Reshape", [t, "shape4"], [t + "4"]))
+    n += [T("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]), T("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+          T("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]), T("MatMul", ["qh", "kt"], ["qk"]),
+          T("Div", ["qk", "scale"], ["scaled"]), T("Add", ["scaled", "mask"], ["masked"]),
+          T("Softmax", ["masked"], ["p"], axis=-1), T("MatMul", ["p", "vh"], ["ctx"]),
+          T("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]), T("Reshape", ["ctx_t", "shape3"], ["ctx3"]),
+          T("MatMul", ["ctx3", "w_o"], ["o_mm"]), T("Add", ["o_mm", "b_o"], ["o"]), T("Add", ["o", "x"], ["r1"])]
+
+    def ln(x, out):
+        p = out + "_"
+        return [T("ReduceMean", [x], [p + "mean"], axes=[-1]), T("Sub", [x, p + "mean"], [p + "d"]),
+                T("Pow", [p + "d", "two"], [p + "sq"]), T("ReduceMean", [p + "sq"], [p + "var"], axes=[-1]),
+                T("Add", [p + "var", "eps"], [p + "ve"]), T("Sqrt", [p + "ve"], [p + "sd"]),
+                T("Div", [p + "d", p + "sd"], [out])]
+
+    n += ln("r1", "h1")
+    n += [T("MatMul", ["h1", "w_1"], ["f_mm"]), T("Add", ["f_mm", "b_1"], ["f"]),
+          T("Div", ["f", "sqrt2"], ["f_s"]), T("Erf", ["f_s"], ["f_e"]), T("Add", ["f_e", "one"], ["f_a"]),
+          T("Mul", ["f", "f_a"], ["f_m"]), T("Mul", ["f_m", "half"], ["g"]),
+          T("MatMul", ["g", "w_2"], ["f2_mm"]), T("Add", ["f2_mm", "b_2"], ["f2"]), T("Add", ["h1", "f2"], ["r2"])]
+    n += ln("r2", "y")
+    save(name, n, [vi("x", [B, S, E]), vi("mask", [B, 1, 1, S])], [vi("y", None)], inits)
+
+
+def gen_residual():
+    matmul_residual("mm_residual")
+    matmul_residual("mm_residual_nobias", bias=False)
+    matmul_residual("mm_residual_relu", act="Relu")
+    matmul_residual("mm_residual_few_rows", x_shape=(1, 2, 16), n_out=24)
+    # B per batch (not a shared matrix): the kernel adds Z after the product
+    matmul_residual("mm_residual_batched_tanh", bias=False, act="Tanh", b_input=(2, 16, 16))
+    bert_layer("bert_layer")
+    # not fused: the residual broadcasts, the sum before it is an output,
+    # the activation comes before the residual
+    matmul_residual("mm_residual_broadcast", r_shape=(5, 16))
+    matmul_residual("mm_residual_mid_output", extra_outputs=["biased"])
+    matmul_residual("mm_act_then_residual", act="Relu", act_first=True)
 
 
 # ---------------- Transpose / Reshape ----------------
@@ -309,5 +454,6 @@ if __name__ == "__main__":
     gen_layernorm()
     gen_gelu()
     gen_attention()
+    gen_residual()
     gen_transpose_reshape()
     print("wrote", len([f for f in os.listdir(HERE) if f.endswith(".onnx")]), "models to", HERE)
