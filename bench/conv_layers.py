@@ -6,7 +6,9 @@ products) in Forward and in ONNX Runtime on this machine.
 
 Builds bench/op_bench.c against DIR/lib/libfwd.a (default build-nn).
 --relu appends a Relu to each convolution, so the builder makes it a
-FusedConv (and may pick Winograd for 3x3 stride-1 ones)."""
+FusedConv (and may pick Winograd for 3x3 stride-1 ones). --winograd 0,2,4
+times each case with the builder forced to direct / F(2x2) / F(4x4)
+(FWD_WINOGRAD) where it applies, the runs interleaved, best of each."""
 import argparse
 import os
 import subprocess
@@ -104,6 +106,24 @@ def time_ort(path, feeds, iters, threads):
     return ts[0]
 
 
+def compare_winograd(args, cases, exe, env, tmp):
+    algos = args.winograd.split(",")
+    print("%-30s" % "case (best of 3 x N)" + "".join("%10s" % ("wino=" + a) for a in algos))
+    for name, (model, feeds) in cases:
+        if args.filter not in name or not name.startswith("r50") or "3x3_" not in name:
+            continue
+        path = os.path.join(tmp, name + ".onnx")
+        onnx.save(model, path)
+        best = {a: float("inf") for a in algos}
+        for _ in range(3):
+            for a in algos:
+                out = subprocess.run([exe, path, str(args.iters)], capture_output=True, text=True,
+                                     env=dict(env, FWD_WINOGRAD=a))
+                if out.returncode == 0:
+                    best[a] = min(best[a], float(out.stdout.split()[3]))
+        print("%-30s" % name + "".join("%10.3f" % best[a] for a in algos))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build-nn"))
@@ -111,9 +131,10 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--relu", action="store_true", help="follow each Conv by a Relu (fused: FusedConv)")
+    ap.add_argument("--winograd", default="", help="comma-separated FWD_WINOGRAD values to compare (implies --relu)")
     args = ap.parse_args()
     global RELU
-    RELU = args.relu
+    RELU = args.relu or bool(args.winograd)
     env = dict(os.environ, FWD_NUM_THREADS=str(args.threads))
     tmp = tempfile.mkdtemp(prefix="fwd_bench_")
     exe = os.path.join(tmp, "op_bench")
@@ -121,6 +142,8 @@ def main():
                            "-I", os.path.join(ROOT, "include"), os.path.join(args.build, "lib", "libfwd.a"),
                            "-lopenblas", "-lpthread", "-lm"])
     cases = [(n, conv_model(*cfg)) for n, *cfg in CONVS] + [(n, matmul_model(a, b)) for n, a, b in MATMULS]
+    if args.winograd:
+        return compare_winograd(args, cases, exe, env, tmp)
     print("%-30s %10s %10s %7s" % ("case (best of N)", "fwd_ms", "ort_ms", "ratio"))
     tf = to = 0.0
     for name, (model, feeds) in cases:

@@ -28,9 +28,34 @@
  * multiplied as one GEMM, which then splits along the weights. */
 #define WHOLE_FLOATS ((int64_t)256 << 10)
 
+/* A weight transformed for F(4x4) (CPU_WINOGRAD4_ATTR) as a tensor of
+ * its logical shape (CPU_W_SHAPE_ATTR) in *logical; false when the node
+ * has no such weight, an error when its layout is not valid. */
+static fwd_status wino4_logical(const fwd_kernel_ctx *k, const ir_tensor *w, ir_tensor *logical, bool *is)
+{
+    *is = false;
+    if (!k->node || !ir_node_attr(k->node, CPU_WINOGRAD4_ATTR)) return FWD_OK;
+    int n = 0;
+    const int64_t *dims = ir_attr_ints(k->node, CPU_W_SHAPE_ATTR, &n);
+    int64_t mr = ir_attr_int(k->node, CPU_WINOGRAD4_ATTR, 0);
+    if (!dims || n != 4 || mr < 1 || dims[0] < 1 || dims[0] % mr != 0 || dims[2] != 3 || dims[3] != 3 ||
+        w->shape.rank != 3 || w->shape.dims[0] != 36 || w->shape.dims[1] != dims[0] ||
+        w->shape.dims[2] != dims[1] || w->dtype != FWD_FLOAT32)
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "Winograd F(4x4) weight without a valid layout");
+    *logical = *w;
+    logical->shape.rank = 4;
+    memcpy(logical->shape.dims, dims, sizeof(int64_t) * 4);
+    *is = true;
+    return FWD_OK;
+}
+
 fwd_status nn_conv_prepare(const fwd_kernel_ctx *k, const ir_tensor *x, const ir_tensor *w,
                            const ir_tensor *b, const ir_tensor *y, nn_conv_shape *s)
 {
+    ir_tensor logical;
+    bool transformed;
+    FWD_TRY(wino4_logical(k, w, &logical, &transformed));
+    if (transformed) w = &logical;
     int rank = x->shape.rank;
     if (rank < 3) return cpu_kernel_error(k, FWD_ERR_SHAPE, "input X needs rank >= 3, got %d", rank);
     if (rank > 5) return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "more than 3 spatial dims");
@@ -260,6 +285,22 @@ static void conv_pack_tasks(void *arg, int64_t t0, int64_t t1)
     }
 }
 
+/* How a node's F(4x4)-transformed weight runs with geometry s. */
+typedef enum wino4_mode {
+    WINO4_NONE,     /* not such a node */
+    WINO4_PACKED,   /* Winograd on the weights as stored */
+    WINO4_ROWMAJOR, /* Winograd, the weights packed for another CPU: unpacked per run */
+    WINO4_DIRECT    /* the geometry does not qualify: W recovered per run */
+} wino4_mode;
+
+static wino4_mode wino4_mode_of(const fwd_kernel_ctx *k, const nn_conv_shape *s)
+{
+    int64_t mr = k->node ? ir_attr_int(k->node, CPU_WINOGRAD4_ATTR, 0) : 0;
+    if (mr == 0) return WINO4_NONE;
+    if (!nn_winograd_applies(s)) return WINO4_DIRECT;
+    return mr == nn_gemm_tile_rows() ? WINO4_PACKED : WINO4_ROWMAJOR;
+}
+
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y)
 {
@@ -267,6 +308,9 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     int64_t P = g->out_size, K = s->cg * g->k_size;
     const float *wp = f && s->group == 1 ? f->wp : NULL;
     if (s->n * s->m * P == 0) return FWD_OK;
+    wino4_mode w4 = wino4_mode_of(k, s);
+    if (w4 == WINO4_PACKED || w4 == WINO4_ROWMAJOR)
+        return nn_conv_winograd4(k, s, x, w, w4 == WINO4_PACKED, b, f, y);
     if (s->cg == 1 && s->group > 1 && s->w.nsp <= 2) return conv_depthwise(k, s, x, w, b, f, y);
     if (f && f->wtp && s->group == 1) return nn_conv_transposed(k, s, x, f->wtp, b, f, y);
     if (K > INT32_MAX || P > INT32_MAX || s->mg > INT32_MAX)
@@ -329,12 +373,36 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     return FWD_OK;
 }
 
+/* An F(4x4)-transformed weight u as mode w4 reads it: u itself, u's
+ * matrices unpacked to row-major, or W recovered from them. */
+static fwd_status wino4_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, wino4_mode w4,
+                               const float *u, const float **data, float **unpacked)
+{
+    if (w4 == WINO4_PACKED) return FWD_OK;
+    int64_t mr = ir_attr_int(k->node, CPU_WINOGRAD4_ATTR, 0), m = s->m, c = s->c, per = m * c;
+    float *buf = malloc(sizeof(float) * (size_t)(36 * per + (w4 == WINO4_DIRECT ? 9 * per : 0) + 1));
+    if (!buf) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory unpacking the weight");
+    for (int xi = 0; xi < 36; xi++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t p = 0; p < c; p++)
+                buf[xi * per + i * c + p] = u[xi * per + (i / mr) * mr * c + p * mr + i % mr];
+    *unpacked = buf;
+    *data = buf;
+    if (w4 == WINO4_DIRECT) {
+        nn_winograd4_unweights(buf, m, c, buf + 36 * per);
+        *data = buf + 36 * per;
+    }
+    return FWD_OK;
+}
+
 fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
                           const float **data, nn_conv_fuse *f, float **unpacked)
 {
     *data = w->data;
     f->wp = f->wtp = NULL;
     *unpacked = NULL;
+    wino4_mode w4 = wino4_mode_of(k, s);
+    if (w4 != WINO4_NONE) return wino4_weight(k, s, w4, w->data, data, unpacked);
     int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0), tw = ir_attr_int(k->node, CPU_PACKED_WT_ATTR, 0);
     if (mr == 0 && tw == 0) return FWD_OK;
     int64_t m = s->m, kk = s->cg * s->g.k_size;

@@ -116,7 +116,7 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
         n->domain[0] != '\0' || n->n_inputs < 2)
         return false;
     if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_node_attr(n, CPU_PACKED_WT_ATTR) ||
-        ir_node_attr(n, CPU_WINOGRAD_ATTR) ||
+        ir_node_attr(n, CPU_WINOGRAD_ATTR) || ir_node_attr(n, CPU_WINOGRAD4_ATTR) ||
         ir_attr_int(n, "group", 1) != 1)
         return false;
     int w = n->inputs[1];
@@ -199,40 +199,65 @@ static bool all_ones(const ir_node *n, const char *name)
     return true;
 }
 
-static bool winograd_packable(const ir_graph *g, const ir_node *n)
+/* The algorithms a 3x3 stride-1 FusedConv can run (winograd_choice). */
+typedef enum conv3_algo { CONV3_DIRECT = 0, CONV3_F2 = 2, CONV3_F4 = 4 } conv3_algo;
+
+/* The static output size of node n (*oh, *ow), false when unknown. */
+static bool static_output_hw(const ir_graph *g, const ir_node *n, int64_t *oh, int64_t *ow)
 {
-    if (strcmp(n->op_type, "FusedConv") != 0 || !conv_packable(g, n)) return false;
-    const ir_shape *s = &g->values[n->inputs[1]].t.shape;
-    if (s->rank != 4 || s->dims[2] != 3 || s->dims[3] != 3 || s->dims[1] < 8) return false;
-    if (!all_ones(n, "strides") || !all_ones(n, "dilations")) return false;
-    /* few tiles (7x7 outputs: 16) make the 16 products stream the
-     * transformed weights for too little work: direct GEMM there */
     if (n->n_outputs < 1 || n->outputs[0] < 0) return false;
     const ir_shape *ys = &g->values[n->outputs[0]].t.shape;
-    if (ys->rank == 4 && ys->dims[2] >= 0 && ys->dims[3] >= 0 &&
-        ((ys->dims[2] + 1) / 2) * ((ys->dims[3] + 1) / 2) < 36)
-        return false;
+    if (ys->rank != 4 || ys->dims[2] < 0 || ys->dims[3] < 0) return false;
+    *oh = ys->dims[2];
+    *ow = ys->dims[3];
     return true;
 }
 
-static fwd_status pack_winograd(ir_graph *g, int ni)
+/* Which algorithm a FusedConv runs, by what measured fastest on a Zen 4
+ * core (bench/conv_layers.py --relu, 2 threads, ResNet-50's layers):
+ * F(4x4) wherever its 4x4 tiles fill the GEMM's 16-column panels well
+ * enough, F(2x2) for smaller images, direct below 36 2x2 tiles (7x7),
+ * where streaming 16 or 36 transformed weights costs more than the
+ * multiplies saved. FWD_WINOGRAD=0/2/4 forces one (for benchmarks). */
+static conv3_algo winograd_choice(const ir_graph *g, const ir_node *n)
+{
+    if (strcmp(n->op_type, "FusedConv") != 0 || !conv_packable(g, n)) return CONV3_DIRECT;
+    const ir_shape *s = &g->values[n->inputs[1]].t.shape;
+    if (s->rank != 4 || s->dims[2] != 3 || s->dims[3] != 3 || s->dims[1] < 8) return CONV3_DIRECT;
+    if (!all_ones(n, "strides") || !all_ones(n, "dilations")) return CONV3_DIRECT;
+    int64_t oh, ow;
+    if (!static_output_hw(g, n, &oh, &ow)) return CONV3_DIRECT;
+    const char *force = getenv("FWD_WINOGRAD");
+    if (force && (force[0] == '0' || force[0] == '2' || force[0] == '4') && force[1] == '\0')
+        return (conv3_algo)(force[0] - '0');
+    int64_t tiles2 = ((oh + 1) / 2) * ((ow + 1) / 2), tiles4 = ((oh + 3) / 4) * ((ow + 3) / 4);
+    if (tiles2 < 36) return CONV3_DIRECT;
+    return tiles4 >= 16 ? CONV3_F4 : CONV3_F2;
+}
+
+/* W transformed for F(2x2) (16 positions) or F(4x4) (36), each [M, C]
+ * packed as the GEMM's A; the node marked with the algorithm's attribute. */
+static fwd_status pack_winograd(ir_graph *g, int ni, conv3_algo algo)
 {
     ir_node *n = &g->nodes[ni];
     const ir_value *wv = &g->values[n->inputs[1]];
     const ir_shape ws = wv->t.shape;
-    int64_t m = ws.dims[0], c = ws.dims[1];
+    int64_t m = ws.dims[0], c = ws.dims[1], nxi = algo == CONV3_F4 ? 36 : 16;
     size_t per = (size_t)nn_packed_a_floats(m, c); /* == m * c: m is whole tiles */
-    float *u = malloc(sizeof(float) * 16 * (size_t)(m * c));
-    float *buf = malloc(sizeof(float) * 16 * per);
+    float *u = malloc(sizeof(float) * (size_t)nxi * (size_t)(m * c));
+    float *buf = malloc(sizeof(float) * (size_t)nxi * per);
     if (!u || !buf) {
         free(u);
         free(buf);
         return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory transforming the weights of '%s'", n->name);
     }
-    nn_winograd_weights(wv->t.data, m, c, u);
-    for (int xi = 0; xi < 16; xi++) nn_pack_a(u + xi * m * c, c, m, c, buf + xi * per);
+    if (algo == CONV3_F4)
+        nn_winograd4_weights(wv->t.data, m, c, u);
+    else
+        nn_winograd_weights(wv->t.data, m, c, u);
+    for (int64_t xi = 0; xi < nxi; xi++) nn_pack_a(u + xi * m * c, c, m, c, buf + xi * per);
     free(u);
-    ir_shape shape = {.rank = 3, .dims = {16, m, c}};
+    ir_shape shape = {.rank = 3, .dims = {nxi, m, c}};
     int id = -1;
     fwd_status st = replace_const(g, ni, 1, &shape, buf, &id);
     free(buf);
@@ -246,7 +271,7 @@ static fwd_status pack_winograd(ir_graph *g, int ni)
     memcpy(dims, ws.dims, sizeof(int64_t) * 4);
     ir_attr *a = &attrs[n->n_attrs];
     memset(a, 0, 2 * sizeof *a);
-    a[0].name = CPU_WINOGRAD_ATTR;
+    a[0].name = algo == CONV3_F4 ? CPU_WINOGRAD4_ATTR : CPU_WINOGRAD_ATTR;
     a[0].type = IR_ATTR_INT;
     a[0].i = nn_gemm_tile_rows();
     a[1].name = CPU_W_SHAPE_ATTR;
@@ -268,8 +293,8 @@ fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
         if (packable(g, &g->nodes[i])) {
             FWD_TRY(pack_node(g, i));
             changed++;
-        } else if (winograd_packable(g, &g->nodes[i])) {
-            FWD_TRY(pack_winograd(g, i));
+        } else if (winograd_choice(g, &g->nodes[i]) != CONV3_DIRECT) {
+            FWD_TRY(pack_winograd(g, i, winograd_choice(g, &g->nodes[i])));
             changed++;
         } else if (conv_packable(g, &g->nodes[i])) {
             FWD_TRY(pack_conv(g, i, conv_transposed_suits(g, &g->nodes[i])));

@@ -46,6 +46,10 @@
  * "fwd.w_shape" keeps the original weight shape for shape inference. */
 #define CPU_WINOGRAD_ATTR "fwd.winograd"
 #define CPU_W_SHAPE_ATTR "fwd.w_shape"
+/* A FusedConv computed by Winograd F(4x4, 3x3): "fwd.winograd4" = the
+ * tile rows its weight is packed for, the weight input holds [36, M, C]
+ * (each [M, C] packed as the GEMM's A), "fwd.w_shape" as above. */
+#define CPU_WINOGRAD4_ATTR "fwd.winograd4"
 
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed);
 

@@ -136,7 +136,9 @@ typedef struct nn_conv_fuse {
     const float *wtp; /* W^T packed in 16-column panels (nn_conv_transposed), or NULL */
 } nn_conv_fuse;
 /* float32 convolution of x by w (+ bias b, may be NULL) into y with the
- * geometry s (nn_conv_prepare); f may be NULL (plain Conv). */
+ * geometry s (nn_conv_prepare); f may be NULL (plain Conv). w is the
+ * weight as nn_conv_weight returns it (Winograd-transformed for a node
+ * with CPU_WINOGRAD4_ATTR whose geometry qualifies). */
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y);
 
@@ -165,6 +167,20 @@ bool nn_winograd_applies(const nn_conv_shape *s);
 fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                             const float *u, bool u_packed, const float *b, const nn_conv_fuse *f,
                             float *y);
+
+/* Winograd F(4x4, 3x3) (conv_winograd4.c): weights w [m][c][3][3] to
+ * u [36][m][c] and back (up to rounding), and the convolution of all
+ * images (nn_winograd_applies) with u as for nn_conv_winograd: 4x4
+ * output tiles from 6x6 input patches, 4x fewer multiplies than direct.
+ * A FusedConv whose weight the builder transformed so
+ * (CPU_WINOGRAD4_ATTR) goes through nn_conv_prepare (its logical weight
+ * shape), nn_conv_weight (u, or w recovered when the run's geometry does
+ * not qualify) and nn_conv_f32 (which then runs this) like any other. */
+void nn_winograd4_weights(const float *w, int64_t m, int64_t c, float *u);
+void nn_winograd4_unweights(const float *u, int64_t m, int64_t c, float *w);
+fwd_status nn_conv_winograd4(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
+                             const float *u, bool u_packed, const float *b, const nn_conv_fuse *f,
+                             float *y);
 
 /* The weight of a Conv/FusedConv node as the GEMM reads it: *data the
  * row-major data, or f->wp the packed one when the builder packed it
