@@ -20,8 +20,8 @@
 #include "util/threadpool.h"
 
 #include "backend/cpu/attention.h"
-#include "backend/cpu/elementwise_fastmath.h"
 #include "backend/cpu/nn_internal.h"
+#include "backend/cpu/reduce_common.h"
 
 /* Score block size (floats) a work unit aims at: 64K floats = 256 KiB. */
 #define ATT_BLOCK_FLOATS ((int64_t)1 << 16)
@@ -45,7 +45,8 @@ typedef struct att_job {
 
 #define ATT_OFFS 5
 
-/* Softmax of one score row in place (float32), with the mask row added. */
+/* Softmax of one score row in place (float32), with the mask row added:
+ * the vectorised max and exp-and-sum passes of the Softmax kernel. */
 static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
 {
     if (m) {
@@ -54,13 +55,8 @@ static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
         else
             for (int64_t i = 0; i < n; i++) s[i] += m[0];
     }
-    float mx = s[0];
-    for (int64_t i = 1; i < n; i++) mx = s[i] > mx ? s[i] : mx;
-    for (int64_t i = 0; i < n; i++) s[i] -= mx;
-    fm_exp_n(s, s, n);
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += s[i];
-    float inv = 1.0f / sum;
+    float mx = red_max_f32(s, n);
+    float inv = 1.0f / red_exp_sub_sum_f32(s, s, n, mx);
     for (int64_t i = 0; i < n; i++) s[i] *= inv;
 }
 
