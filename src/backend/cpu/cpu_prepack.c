@@ -213,12 +213,19 @@ static bool static_output_hw(const ir_graph *g, const ir_node *n, int64_t *oh, i
     return true;
 }
 
-/* Which algorithm a FusedConv runs, by what measured fastest on a Zen 4
- * core (bench/conv_layers.py --relu, 2 threads, ResNet-50's layers):
- * F(4x4) wherever its 4x4 tiles fill the GEMM's 16-column panels well
- * enough, F(2x2) for smaller images, direct below 36 2x2 tiles (7x7),
- * where streaming 16 or 36 transformed weights costs more than the
- * multiplies saved. FWD_WINOGRAD=0/2/4 forces one (for benchmarks). */
+/* Which algorithm a FusedConv runs, by what measured fastest on this
+ * Zen 4 machine (2 threads; bench/conv_layers.py --winograd 0,2,4 for the
+ * layer alone, fwd bench on ResNet-50 for the layer among the others,
+ * whose weights then come from memory):
+ *   56x56 / 64 ch:  direct 1.5, F(2x2) 0.92, F(4x4) 0.60 ms (alone)
+ *   28x28 / 128:    1.27, 0.72, 0.66
+ *   14x14 / 256:    1.34, 0.79, 0.63 (in the model F(4x4) streams 9.4 MB
+ *                   of weights, F(2x2) 4.2: ~0.95 ms both, F(4x4) a little ahead)
+ *   7x7 / 512:      1.29, 0.83-0.90, 2.8 (F(4x4)'s 4 tiles fill a quarter
+ *                   of a panel); in the model direct and F(2x2) tie (F(2x2)
+ *                   streams 16.8 MB against 9.4): direct, the smaller engine.
+ * So F(4x4) from 16 4x4 tiles, F(2x2) from 36 2x2 tiles, else direct.
+ * FWD_WINOGRAD=0/2/4 forces one where it applies (for benchmarks/tests). */
 static conv3_algo winograd_choice(const ir_graph *g, const ir_node *n)
 {
     if (strcmp(n->op_type, "FusedConv") != 0 || !conv_packable(g, n)) return CONV3_DIRECT;

@@ -20,8 +20,13 @@
  * nn_conv_transposed), if M is also a multiple of 16.
  *
  * FusedConvs that are 3x3, stride 1, dilation 1, group 1 with M a
- * multiple of the tile rows get Winograd-transformed weights instead
- * (CPU_WINOGRAD_ATTR below).
+ * multiple of the tile rows and a static output size get
+ * Winograd-transformed weights instead where that measured faster:
+ * F(4x4) (CPU_WINOGRAD4_ATTR) for 16 or more 4x4 output tiles, F(2x2)
+ * (CPU_WINOGRAD_ATTR) for 36 or more 2x2 tiles; the choice is in the
+ * engine file with the weights. FWD_WINOGRAD=0/2/4 in the environment
+ * forces direct / F(2x2) / F(4x4) wherever they apply (for benchmarks and
+ * tests).
  *
  * For the builder, after the passes (the graph's final form) and for the
  * CPU device only; the layer list does not change.
