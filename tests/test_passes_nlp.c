@@ -70,6 +70,7 @@ static const pass_case cases[] = {
     {"ln_two_axes", LN},
     {"ln_no_affine", "LayerNormalization[ReduceMean+Sub+Pow+ReduceMean+Add+Sqrt+Div]"},
     {"ln_symbolic_batch", LN},
+    {"ln_long_row_shifted", "Add," LN},
     {"ln_middle_axis", "ReduceMean,Sub,Pow,ReduceMean,Add,Sqrt,Div,Mul"},
     {"ln_sub_output", "ReduceMean,Sub,Pow,ReduceMean,Add,Sqrt,Div,Mul,Add"},
     {"ln_gamma_leading", "LayerNormalization[ReduceMean+Sub+Pow+ReduceMean+Add+Sqrt+Div],Mul,Add"},

@@ -284,19 +284,89 @@ typedef struct ln_job {
     float eps;
 } ln_job;
 
-/* One float32 row (x and y may be the same buffer). */
+#ifdef RED_AVX2
+/* Elements per float block of the row sums; blocks are added in double
+ * so long rows keep their precision. */
+#define LN_BLOCK 1024
+
+/* Sum of (x[i] - c) and of (x[i] - c)^2 over n elements: four 8-lane
+ * chains per sum so the adds overlap (the reduce helpers' two chains
+ * leave a 768-wide BERT row latency-bound). */
+static void ln_sums(const float *x, int64_t n, float c, bool squares, double *sum)
+{
+    __m256 vc = _mm256_set1_ps(c);
+    double total = 0.0;
+    for (int64_t b = 0; b < n; b += LN_BLOCK) {
+        int64_t e = b + LN_BLOCK < n ? b + LN_BLOCK : n, i = b;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + 32 <= e; i += 32) {
+            __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+            __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vc);
+            __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vc);
+            __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vc);
+            if (squares) {
+                a0 = _mm256_fmadd_ps(d0, d0, a0);
+                a1 = _mm256_fmadd_ps(d1, d1, a1);
+                a2 = _mm256_fmadd_ps(d2, d2, a2);
+                a3 = _mm256_fmadd_ps(d3, d3, a3);
+            } else {
+                a0 = _mm256_add_ps(a0, d0);
+                a1 = _mm256_add_ps(a1, d1);
+                a2 = _mm256_add_ps(a2, d2);
+                a3 = _mm256_add_ps(a3, d3);
+            }
+        }
+        for (; i + 8 <= e; i += 8) {
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
+            a0 = squares ? _mm256_fmadd_ps(d, d, a0) : _mm256_add_ps(a0, d);
+        }
+        float t = red_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; i < e; i++) t += squares ? (x[i] - c) * (x[i] - c) : x[i] - c;
+        total += t;
+    }
+    *sum = total;
+}
+#endif
+
+/* One float32 row (x and y may be the same buffer): the mean, then the
+ * variance around it (two passes over a row that stays in L1), then
+ * y = (x - mean) * inv * scale + bias. */
 static void ln_row_f32(const ln_job *j, const float *x, float *y, double *mean, double *inv)
 {
     int64_t D = j->D;
+    const float *sc = j->sf, *bi = j->bf;
+#ifdef RED_AVX2
+    double s1, s2;
+    /* summed around the first element: a mean far from zero keeps its
+     * low digits */
+    ln_sums(x, D, x[0], false, &s1);
+    float m = (float)((double)x[0] + s1 / (double)D);
+    ln_sums(x, D, m, true, &s2);
+    float iv = 1.0f / sqrtf((float)(s2 / (double)D) + j->eps);
+    __m256 vm = _mm256_set1_ps(m), vi = _mm256_set1_ps(iv);
+    int64_t i = 0;
+    if (bi) {
+        for (; i + 8 <= D; i += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vi);
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(sc + i), _mm256_loadu_ps(bi + i)));
+        }
+    } else {
+        for (; i + 8 <= D; i += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vi);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(t, _mm256_loadu_ps(sc + i)));
+        }
+    }
+    for (; i < D; i++) y[i] = bi ? (x[i] - m) * iv * sc[i] + bi[i] : (x[i] - m) * iv * sc[i];
+#else
     float m = red_sum_f32(x, D) / (float)D;
     float var = red_sumsq_centered_f32(x, D, m) / (float)D;
     float iv = 1.0f / sqrtf(var + j->eps);
-    const float *sc = j->sf, *bi = j->bf;
     if (bi) {
         for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i] + bi[i];
     } else {
         for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i];
     }
+#endif
     *mean = m;
     *inv = iv;
 }

@@ -45,11 +45,17 @@ rng = np.random.default_rng(7)
 # ---------------- LayerNormalization ----------------
 
 def layernorm(name, shape, axes, *, square="pow", divide="div", gamma=None, beta=None,
-              swap=False, extra_outputs=(), eps=1e-5):
+              swap=False, extra_outputs=(), eps=1e-5, shift=None):
     """The exporters' chain; gamma/beta are arrays or None; swap puts the
-    constants first in the commutative ops."""
+    constants first in the commutative ops; shift is added to the input
+    first (rows with a mean far from 0)."""
     n = []
     inits = [const("eps", eps), const("two", 2.0)]
+    x_in = "x"
+    if shift is not None:
+        inits.append(const("shift", shift))
+        n.append(helper.make_node("Add", ["x_in", "shift"], ["x"]))
+        x_in = "x_in"
 
     def binop(op, a, b, out):
         n.append(helper.make_node(op, [b, a] if swap and op in ("Add", "Mul") else [a, b], [out]))
@@ -79,7 +85,7 @@ def layernorm(name, shape, axes, *, square="pow", divide="div", gamma=None, beta
         last = "shifted"
     n.append(helper.make_node("Identity", [last], ["y"]))
     outs = [vi("y", None)] + [vi(o, None) for o in extra_outputs]
-    save(name, n, [vi("x", shape)], outs, inits)
+    save(name, n, [vi(x_in, shape)], outs, inits)
 
 
 def gen_layernorm():
@@ -92,6 +98,11 @@ def gen_layernorm():
               beta=rng.standard_normal((1, 8)))
     layernorm("ln_no_affine", [2, 3, d], [2])
     layernorm("ln_symbolic_batch", ["batch", 7, d], [-1], gamma=g, beta=b)
+    # rows of several float blocks with a tail, far from zero mean
+    # (its own generator, so the other models' constants stay as they were)
+    r2 = np.random.default_rng(11)
+    layernorm("ln_long_row_shifted", [3, 2085], [-1], gamma=r2.standard_normal(2085),
+              beta=r2.standard_normal(2085), shift=20.0)
     # not fused: a middle axis, an intermediate read elsewhere
     layernorm("ln_middle_axis", [2, 5, d], [1], gamma=rng.standard_normal((5, 1)))
     layernorm("ln_sub_output", [2, 5, d], [-1], gamma=g, beta=b, extra_outputs=["d"])
