@@ -426,37 +426,32 @@ int nn_gemm_tile_rows(void)
 
 void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp)
 {
-    int64_t full = n / NN_NR * NN_NR, pstride = k * NN_NR; /* panel j / NR starts at (j / NR) * k * NR */
-    if (!trans) {
-        /* Row by row: each source row is read once, front to back (B is
-         * often an activation just written, coming from L3 or memory, and
-         * sequential reads let the prefetchers stream it); its 16-column
-         * pieces go to the panels, which stay in L2. */
-        for (int64_t p = 0; p < k; p++) {
-            const float *src = b + p * ldb + j0;
-            float *dst = bp + p * NN_NR;
-            int64_t j = 0;
-            for (; j < full; j += NN_NR, dst += pstride) {
-                _mm256_storeu_ps(dst, _mm256_loadu_ps(src + j));
-                _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + j + 8));
-            }
-            if (j < n) {
-                memcpy(dst, src + j, sizeof(float) * (size_t)(n - j));
-                memset(dst + (n - j), 0, sizeof(float) * (size_t)(NN_NR - (n - j)));
-            }
-        }
-        return;
-    }
     for (int64_t j = 0; j < n; j += NN_NR) {
         int64_t w = n - j < NN_NR ? n - j : NN_NR;
-        float *dst = bp + j * k;
-        /* B stored n x k: column j of op(B) is row j of b */
-        for (int64_t q = 0; q < NN_NR; q++) {
-            if (q < w) {
-                const float *src = b + (j0 + j + q) * ldb;
-                for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = src[p];
+        float *dst = bp + j * k; /* panel j / NR starts at (j / NR) * k * NR */
+        if (!trans) {
+            const float *src = b + j0 + j;
+            if (w == NN_NR) {
+                for (int64_t p = 0; p < k; p++) {
+                    _mm256_storeu_ps(dst + p * NN_NR, _mm256_loadu_ps(src + p * ldb));
+                    _mm256_storeu_ps(dst + p * NN_NR + 8, _mm256_loadu_ps(src + p * ldb + 8));
+                }
             } else {
-                for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = 0.0f;
+                for (int64_t p = 0; p < k; p++) {
+                    float *d = dst + p * NN_NR;
+                    memcpy(d, src + p * ldb, sizeof(float) * (size_t)w);
+                    memset(d + w, 0, sizeof(float) * (size_t)(NN_NR - w));
+                }
+            }
+        } else {
+            /* B stored n x k: column j of op(B) is row j of b */
+            for (int64_t q = 0; q < NN_NR; q++) {
+                if (q < w) {
+                    const float *src = b + (j0 + j + q) * ldb;
+                    for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = src[p];
+                } else {
+                    for (int64_t p = 0; p < k; p++) dst[p * NN_NR + q] = 0.0f;
+                }
             }
         }
     }
