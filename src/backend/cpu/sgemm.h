@@ -93,6 +93,17 @@ void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, i
 bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap,
                     const float *bp, float *c, int64_t ldc, const nn_epilogue *e);
 
+/* nn_gemm_packed with B either packed (ldb 0: b is panels as above) or
+ * read in place (ldb > 0: b is k x n row-major, ldb apart; only when
+ * nn_gemm_reads_b_in_place(); a last tile narrower than the kernel's goes
+ * through panels in scratch slot 0). */
+bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap, const float *b,
+               int64_t ldb, float *c, int64_t ldc, const nn_epilogue *e);
+
+/* Whether this CPU's kernel can read B in place (AVX-512: masked loads
+ * at the matrix's right edge). */
+bool nn_gemm_reads_b_in_place(void);
+
 /* A (m x k, lda) packed for the kernel of this CPU: tiles of
  * nn_gemm_tile_rows() rows, each [k][rows] (zero-padded), tile i at
  * ap + i * rows * k. Rows r0.. of a packed A (r0 a multiple of the tile
@@ -136,7 +147,8 @@ void nn_gemv(int64_t rows, int64_t n, int64_t k, const float *a, int64_t lda, bo
              int64_t ldb, bool tb, float *y, int64_t ldy);
 
 /* Per-thread scratch buffer number slot (0..6: 0 B blocks of nn_gemm,
- * 1 and 2 the convolution's im2col tile and row, 3 packed A blocks; 4..6
+ * 1 and 2 the convolution's im2col tile and row, 3 packed A blocks, 0 also
+ * nn_gemm_b's edge panels when it reads B in place; 4..6
  * are held by a caller across its parallel loop, whose tasks use 0..3
  * only: 4 the convolution's whole im2col, 5 nn_gemm's whole packed B, 6
  * its whole packed A), at least floats long,

@@ -99,6 +99,10 @@ static void part(int64_t len, int64_t unit, int64_t t, int64_t parts, int64_t *b
 static bool gemm_cols(const nn_gemm_args *g, const float *a, int64_t lda, const float *ap, int64_t j0,
                       int64_t j1)
 {
+    if (!g->trans_b && nn_gemm_reads_b_in_place()) {
+        nn_epilogue e = nn_epilogue_at(&g->epi, 0, j0);
+        return nn_gemm_b(g->m, j1 - j0, g->k, a, lda, ap, g->b + j0, g->ldb, g->c + j0, g->ldc, &e);
+    }
     /* blocks of at most block_cols columns, evened out in whole panels
      * (no narrow last block) */
     int64_t nc = block_cols(g->k), nb = (j1 - j0 + nc - 1) / nc;
@@ -135,9 +139,9 @@ static void grid_tasks(void *arg, int64_t t0, int64_t t1)
         part(g->n, NN_NR, t % j->n_col_tasks, j->n_col_tasks, &c0, &c1);
         if (r0 >= r1 || c0 >= c1) continue;
         nn_epilogue e = nn_epilogue_at(&g->epi, r0, c0);
-        if (!nn_gemm_packed(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda,
-                            j->ap ? j->ap + r0 * g->k : NULL, j->bp + c0 * g->k,
-                            g->c + r0 * g->ldc + c0, g->ldc, &e))
+        const float *b = j->bp ? j->bp + c0 * g->k : g->b + c0; /* packed, or in place */
+        if (!nn_gemm_b(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda, j->ap ? j->ap + r0 * g->k : NULL, b,
+                       j->bp ? 0 : g->ldb, g->c + r0 * g->ldc + c0, g->ldc, &e))
             j->failed = 1;
     }
 }
@@ -245,7 +249,7 @@ static bool run(const nn_gemm_args *g, bool parallel)
         ok = !j.failed;
     } else {
         float *packed = NULL;
-        if (!g->bp) {
+        if (!g->bp && (g->trans_b || !nn_gemm_reads_b_in_place())) {
             packed = nn_scratch(5, (size_t)nn_packed_b_floats(g->k, g->n));
             if (!packed) {
                 free(tmp);

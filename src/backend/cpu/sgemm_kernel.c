@@ -110,10 +110,11 @@ static void tile_body(int mr, int nr, bool packed, int64_t kc, const float *a, i
 }
 
 static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                 const float *b, int64_t bnext, float *c, int64_t ldc, bool accum,
+                 const float *b, int64_t bnext, int64_t bstep, float *c, int64_t ldc, bool accum,
                  const nn_epilogue *e)
 {
     (void)bnext; /* tiles of at most 16 columns */
+    (void)bstep; /* always packed panels (nn_gemm_reads_b_in_place is false) */
     tile_body(mr, nr, packed, kc, a, lda, b, c, ldc, accum);
     if (e) nn_epilogue_apply(e, c, ldc, mr, nr);
 }
@@ -121,7 +122,7 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
 /* ---- AVX-512 (runtime-selected): 8 x 32 tiles (narrower ones at the
  * edges); partial column counts use masked loads and stores. ---- */
 
-#define PF_AHEAD (16 * NN_NR) /* B prefetch distance (floats): 16 k steps ahead */
+#define PF_STEPS 16 /* B prefetch distance: 16 k steps ahead */
 #define MR512 8  /* tile rows; the tile is 8 x 32 (two zmm per row) */
 
 /* The cheap part of an epilogue done in registers: alpha, addends with
@@ -180,7 +181,7 @@ static inline __attribute__((always_inline)) void prefetch_tile(int mr, int line
 
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
 ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
-       float *c, int64_t ldc, bool accum, __mmask16 mask, const reg_epi *e)
+       int64_t bstep, float *c, int64_t ldc, bool accum, __mmask16 mask, const reg_epi *e)
 {
     __m512 acc[MR512];
     prefetch_tile(mr, 1, c, ldc, e);
@@ -188,7 +189,7 @@ ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
         __m512 bv = _mm512_loadu_ps(b);
-        b += NN_NR;
+        b += bstep;
         for (int r = 0; r < mr; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(*A_PTR(packed, MR512, a, lda, r, p)), bv, acc[r]);
     }
@@ -204,7 +205,7 @@ ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
  * and b + bnext); 16 accumulators, 2 loads and 8 broadcasts per 16 FMAs. */
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
 ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
-        int64_t bnext, float *c, int64_t ldc, bool accum, __mmask16 mask1, const reg_epi *e)
+        int64_t bnext, int64_t bstep, float *c, int64_t ldc, bool accum, __mmask16 mask1, const reg_epi *e)
 {
     __m512 acc0[MR512], acc1[MR512];
     for (int r = 0; r < mr; r++) {
@@ -213,17 +214,18 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
     }
     prefetch_tile(mr, 2, c, ldc, e);
     const float *b2 = b + bnext;
+    const int64_t ahead = PF_STEPS * bstep;
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
-        _mm_prefetch((const char *)(b + PF_AHEAD), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b2 + PF_AHEAD), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + ahead), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b2 + ahead), _MM_HINT_T0);
         /* the same k row of the next 32 columns: those panels then come
          * from memory while this one sweeps its row tiles */
         _mm_prefetch((const char *)(b + 2 * bnext), _MM_HINT_T1);
         _mm_prefetch((const char *)(b2 + 2 * bnext), _MM_HINT_T1);
         __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b2);
-        b += NN_NR;
-        b2 += NN_NR;
+        b += bstep;
+        b2 += bstep;
         for (int r = 0; r < mr; r++) {
             __m512 av = _mm512_set1_ps(*A_PTR(packed, MR512, a, lda, r, p));
             acc0[r] = _mm512_fmadd_ps(av, bv0, acc0[r]);
@@ -247,14 +249,14 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
 
 #define UKR512W_CASES(PACKED)                                                                \
     switch (mr) {                                                                            \
-    case 8: ukr512w(8, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 7: ukr512w(7, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 6: ukr512w(6, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 5: ukr512w(5, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 4: ukr512w(4, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 3: ukr512w(3, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    case 2: ukr512w(2, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;      \
-    default: ukr512w(1, PACKED, kc, a, lda, b, bnext, c, ldc, accum, mask1, &re); break;     \
+    case 8: ukr512w(8, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 7: ukr512w(7, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 6: ukr512w(6, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 5: ukr512w(5, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 4: ukr512w(4, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 3: ukr512w(3, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    case 2: ukr512w(2, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
+    default: ukr512w(1, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;     \
     }
 
 /* The same for tiles of at most 8 columns on 256-bit registers (twice
@@ -285,14 +287,14 @@ epi256(const reg_epi *e, __m256 v, int r, __mmask8 mask)
 
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
 ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
-       float *c, int64_t ldc, bool accum, __mmask8 mask, const reg_epi *e)
+       int64_t bstep, float *c, int64_t ldc, bool accum, __mmask8 mask, const reg_epi *e)
 {
     __m256 acc[MR512];
     for (int r = 0; r < mr; r++) acc[r] = _mm256_setzero_ps();
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
         __m256 bv = _mm256_loadu_ps(b);
-        b += NN_NR;
+        b += bstep;
         for (int r = 0; r < mr; r++)
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(*A_PTR(packed, MR512, a, lda, r, p)), bv, acc[r]);
     }
@@ -306,31 +308,31 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 
 #define UKR256_CASES(PACKED)                                                           \
     switch (mr) {                                                                      \
-    case 8: ukr256(8, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 7: ukr256(7, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 6: ukr256(6, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 5: ukr256(5, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 4: ukr256(4, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 3: ukr256(3, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    case 2: ukr256(2, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;           \
-    default: ukr256(1, PACKED, kc, a, lda, b, c, ldc, accum, m8, &re); break;          \
+    case 8: ukr256(8, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 7: ukr256(7, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 6: ukr256(6, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 5: ukr256(5, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 4: ukr256(4, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 3: ukr256(3, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    case 2: ukr256(2, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
+    default: ukr256(1, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;          \
     }
 
 #define UKR512_CASES(PACKED)                                                           \
     switch (mr) {                                                                      \
-    case 8: ukr512(8, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 7: ukr512(7, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 6: ukr512(6, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 5: ukr512(5, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 4: ukr512(4, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 3: ukr512(3, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    case 2: ukr512(2, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;              \
-    default: ukr512(1, PACKED, kc, a, lda, b, c, ldc, accum, mask, &re); break;             \
+    case 8: ukr512(8, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 7: ukr512(7, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 6: ukr512(6, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 5: ukr512(5, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 4: ukr512(4, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 3: ukr512(3, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    case 2: ukr512(2, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
+    default: ukr512(1, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;             \
     }
 
 __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, bool packed, int64_t kc,
                                                        const float *a, int64_t lda, const float *b,
-                                                       int64_t bnext, float *c, int64_t ldc,
+                                                       int64_t bnext, int64_t bstep, float *c, int64_t ldc,
                                                        bool accum, const nn_epilogue *e)
 {
     if (nr > NN_NR && nr < 2 * NN_NR) {
@@ -338,8 +340,8 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
          * at most 8 columns) waste less than one 32-column tile */
         nn_epilogue e2;
         if (e) e2 = nn_epilogue_at(e, 0, NN_NR);
-        tile512(mr, NN_NR, packed, kc, a, lda, b, bnext, c, ldc, accum, e);
-        tile512(mr, nr - NN_NR, packed, kc, a, lda, b + bnext, bnext, c + NN_NR, ldc, accum, e ? &e2 : NULL);
+        tile512(mr, NN_NR, packed, kc, a, lda, b, bnext, bstep, c, ldc, accum, e);
+        tile512(mr, nr - NN_NR, packed, kc, a, lda, b + bnext, bnext, bstep, c + NN_NR, ldc, accum, e ? &e2 : NULL);
         return;
     }
     __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
@@ -392,7 +394,7 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
 }
 
 typedef void (*tile_fn)(int mr, int nr, bool packed, int64_t kc, const float *a, int64_t lda,
-                        const float *b, int64_t bnext, float *c, int64_t ldc, bool accum,
+                        const float *b, int64_t bnext, int64_t bstep, float *c, int64_t ldc, bool accum,
                         const nn_epilogue *e);
 
 /* The kernel for this CPU, its tile rows *mr and tile columns *nr. */
@@ -423,6 +425,8 @@ int nn_gemm_tile_rows(void)
     pick_tile(&mr);
     return mr;
 }
+
+bool nn_gemm_reads_b_in_place(void) { return nn_gemm_tile_rows() == MR512; }
 
 void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp)
 {
@@ -504,6 +508,12 @@ static int64_t slice_len(int64_t k, int64_t pc)
 bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap,
                     const float *bp, float *c, int64_t ldc, const nn_epilogue *e)
 {
+    return nn_gemm_b(m, n, k, a, lda, ap, bp, 0, c, ldc, e);
+}
+
+bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap, const float *b,
+               int64_t ldb, float *c, int64_t ldc, const nn_epilogue *e)
+{
     if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
@@ -523,6 +533,9 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
         if (!blk) return false;
     }
     bool plain = e->alpha == 1.0f && !e->add[0].p && !e->add[1].p && e->act == NN_ACT_NONE;
+    /* from one 16-column piece of B to the next, and from one k row to
+     * the next */
+    const int64_t bnext = ldb ? NN_NR : NN_NR * k, bstep = ldb ? ldb : NN_NR;
     const int64_t njr = (n + tnr - 1) / tnr;
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
@@ -547,7 +560,20 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
             }
             for (int64_t jr = 0; jr < n; jr += tnr) {
                 int nr = (int)(n - jr < tnr ? n - jr : tnr);
-                const float *b = bp + jr * k + pc * NN_NR;
+                int64_t tnext = bnext, tstep = bstep;
+                /* packed panels: panel jr / 16 at jr * k, its row pc at
+                 * pc * 16; in place: row pc of B, column jr */
+                const float *bt = ldb ? b + pc * ldb + jr : b + jr * k + pc * NN_NR;
+                if (ldb && nr < tnr) {
+                    /* the kernels load whole tiles: B's last columns go
+                     * through zero-padded panels */
+                    float *edge = nn_scratch(0, (size_t)nn_packed_b_floats(kc, nr));
+                    if (!edge) return false;
+                    nn_pack_b(b + pc * ldb, ldb, false, kc, jr, nr, edge);
+                    bt = edge;
+                    tnext = NN_NR * kc;
+                    tstep = NN_NR;
+                }
                 int64_t jx = jr / tnr, l0 = jx * n_lines / njr, l1 = (jx + 1) * n_lines / njr;
                 for (int64_t ir = ic; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
@@ -563,11 +589,11 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
                         ep = &et;
                     }
                     if (ap)
-                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, b, NN_NR * k, ct, ldc, accum, ep);
+                        tf(mr, nr, true, kc, ap + ir * k + pc * tmr, 0, bt, tnext, tstep, ct, ldc, accum, ep);
                     else if (blk)
-                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, b, NN_NR * k, ct, ldc, accum, ep);
+                        tf(mr, nr, true, kc, blk + (ir - ic) * kc, 0, bt, tnext, tstep, ct, ldc, accum, ep);
                     else
-                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, b, NN_NR * k, ct, ldc, accum, ep);
+                        tf(mr, nr, false, kc, a + ir * lda + pc, lda, bt, tnext, tstep, ct, ldc, accum, ep);
                 }
             }
         }
