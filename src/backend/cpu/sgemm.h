@@ -54,12 +54,15 @@ typedef struct nn_epilogue {
     nn_addend add[2];
     nn_act_kind act;
     float act_a, act_b; /* Clip min/max, LeakyRelu slope */
+    bool accumulate;    /* C's values are added to the product (beta = 1;
+                           with alpha 1: sums of products over several
+                           calls, the last one with the real epilogue) */
 } nn_epilogue;
 
 /* An epilogue that only stores alpha * A @ B (alpha = 1). */
 static inline nn_epilogue nn_epilogue_plain(void)
 {
-    nn_epilogue e = {1.0f, {{NULL, 0, 0}, {NULL, 0, 0}}, NN_ACT_NONE, 0.0f, 0.0f};
+    nn_epilogue e = {1.0f, {{NULL, 0, 0}, {NULL, 0, 0}}, NN_ACT_NONE, 0.0f, 0.0f, false};
     return e;
 }
 

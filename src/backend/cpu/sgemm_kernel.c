@@ -516,7 +516,8 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
 {
     if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
-        for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
+        if (!e->accumulate)
+            for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
         nn_epilogue_apply(e, c, ldc, m, n);
         return true;
     }
@@ -540,7 +541,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
         kc = slice_len(k, pc);
-        bool accum = pc > 0, last = pc + kc == k;
+        bool accum = pc > 0 || e->accumulate, last = pc + kc == k;
         for (int64_t ic = 0; ic < m; ic += mcb) {
             int64_t mc = m - ic < mcb ? m - ic : mcb;
             if (blk) pack_a_block(a + ic * lda + pc, lda, mc, kc, tmr, blk, tmr * kc);
