@@ -72,6 +72,13 @@ def main():
             y = 0.5 * (opa.astype(np.float64) @ opb.astype(np.float64)) + c
             node = helper.make_node("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, transA=ta, transB=tb)
             write(f"test_gemv_gemm_ta{ta}_tb{tb}", [node], [("a", a), ("b", b), ("c", c)], [("y", y)])
+    # many rows, B transposed: B packed into panels by 8 x 8 transposes
+    # (k not a multiple of 8, n not a multiple of 16)
+    for rows, k, n in ((40, 37, 50), (9, 64, 32)):
+        a, b = rnd(rng, rows, k), rnd(rng, n, k)
+        y = a.astype(np.float64) @ b.astype(np.float64).T
+        write(f"test_gemm_transb_{rows}x{k}x{n}", [helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)],
+              [("a", a), ("b", b)], [("y", y)])
     # three rows and a Relu after: the fused activation on the GEMV's block
     a, b = rnd(rng, 3, 64), rnd(rng, 64, 48)
     y = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0)
