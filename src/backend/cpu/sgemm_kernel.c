@@ -170,13 +170,18 @@ static inline __attribute__((always_inline)) void prefetch_tile(int mr, int line
                                                                 const reg_epi *e)
 {
     for (int r = 0; r < mr; r++)
-        for (int l = 0; l < lines; l++) _mm_prefetch((const char *)(c + r * ldc + 16 * l), _MM_HINT_T0);
+        for (int l = 0; l < lines; l++) {
+            _mm_prefetch((const char *)(c + r * ldc + 16 * l), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (r + MR512) * ldc + 16 * l), _MM_HINT_T1);
+        }
     if (!e->on) return;
     for (int t = 0; t < e->n_add; t++)
         if (e->cs[t] == 1)
             for (int r = 0; r < mr; r++)
-                for (int l = 0; l < lines; l++)
+                for (int l = 0; l < lines; l++) {
                     _mm_prefetch((const char *)(e->p[t] + r * e->rs[t] + 16 * l), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(e->p[t] + (r + MR512) * e->rs[t] + 16 * l), _MM_HINT_T1);
+                }
 }
 
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
