@@ -301,6 +301,20 @@ static wino4_mode wino4_mode_of(const fwd_kernel_ctx *k, const nn_conv_shape *s)
     return mr == nn_gemm_tile_rows() ? WINO4_PACKED : WINO4_ROWMAJOR;
 }
 
+/* How a node's phase-plane weight (CPU_PHASE_*_ATTR) runs with geometry
+ * s, as wino4_mode. */
+typedef enum phase_mode { PHASE_NONE, PHASE_PACKED, PHASE_ROWMAJOR, PHASE_DIRECT } phase_mode;
+
+static phase_mode phase_mode_of(const fwd_kernel_ctx *k, const nn_conv_shape *s)
+{
+    if (!k->node) return PHASE_NONE;
+    int64_t mr = ir_attr_int(k->node, CPU_PHASE_TAPS_ATTR, 0);
+    if (mr == 0) mr = ir_attr_int(k->node, CPU_PHASE_GATHER_ATTR, 0);
+    if (mr == 0) return PHASE_NONE;
+    if (!nn_conv_phase_applies(s)) return PHASE_DIRECT;
+    return mr == nn_gemm_tile_rows() ? PHASE_PACKED : PHASE_ROWMAJOR;
+}
+
 fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                        const float *w, const float *b, const nn_conv_fuse *f, float *y)
 {
@@ -311,19 +325,32 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
     wino4_mode w4 = wino4_mode_of(k, s);
     if (w4 == WINO4_PACKED || w4 == WINO4_ROWMAJOR)
         return nn_conv_winograd4(k, s, x, w, w4 == WINO4_PACKED, b, f, y);
+    phase_mode ph = phase_mode_of(k, s);
+    if (ph == PHASE_PACKED || ph == PHASE_ROWMAJOR)
+        return nn_conv_phase(k, s, x, w, ph == PHASE_PACKED, ir_node_attr(k->node, CPU_PHASE_GATHER_ATTR) != NULL,
+                             b, f, y);
     if (s->cg == 1 && s->group > 1 && s->w.nsp <= 2) return conv_depthwise(k, s, x, w, b, f, y);
     if (f && f->wtp && s->group == 1) return nn_conv_transposed(k, s, x, f->wtp, b, f, y);
     if (K > INT32_MAX || P > INT32_MAX || s->mg > INT32_MAX)
         return cpu_kernel_error(k, FWD_ERR_UNSUPPORTED, "convolution too large");
-    bool pointwise = g->k_size == 1;
-    for (int i = 0; i < s->w.nsp; i++)
-        if (s->w.stride[i] != 1 || s->w.pad_begin[i] != 0 || s->w.pad_end[i] != 0) pointwise = false;
+    bool pointwise = g->k_size == 1, strided = false;
+    for (int i = 0; i < s->w.nsp; i++) {
+        if (s->w.pad_begin[i] != 0 || s->w.pad_end[i] != 0) pointwise = false;
+        strided |= s->w.stride[i] != 1;
+    }
     if (pointwise || K == 0) {
-        /* the input planes are B as they are (K == 0: no input channels) */
+        /* the input planes are B as they are (K == 0: no input channels);
+         * strided: their sampled pixels, gathered once */
+        int64_t in_size = g->in_size;
+        if (pointwise && strided && K > 0) {
+            x = nn_conv_subsample(k, s, x);
+            if (!x) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
+            in_size = P;
+        }
         for (int64_t n = 0; n < s->n; n++)
             for (int64_t gi = 0; gi < s->group; gi++) {
                 nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false,
-                                   x + (n * s->c + gi * s->cg) * g->in_size, P, false, NULL,
+                                   x + (n * s->c + gi * s->cg) * in_size, P, false, NULL,
                                    y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp};
                 if (!nn_gemm(&ga)) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
             }
@@ -395,6 +422,36 @@ static fwd_status wino4_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, 
     return FWD_OK;
 }
 
+/* A weight laid out for the phase planes (CPU_PHASE_*_ATTR): as it is,
+ * unpacked to row-major (packed for another CPU's tile rows), or W
+ * recovered when this run's geometry does not qualify. */
+static fwd_status phase_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
+                               const float **data, float **unpacked)
+{
+    bool gather = ir_node_attr(k->node, CPU_PHASE_GATHER_ATTR) != NULL;
+    int64_t mr = ir_attr_int(k->node, gather ? CPU_PHASE_GATHER_ATTR : CPU_PHASE_TAPS_ATTR, 0);
+    int64_t m = s->m, c = s->cg, taps = s->g.k_size;
+    if (mr < 1 || s->group != 1 || m % mr != 0 || w->dtype != FWD_FLOAT32 ||
+        w->nbytes < sizeof(float) * (size_t)(m * c * taps))
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "phase-plane weight does not fit");
+    phase_mode mode = phase_mode_of(k, s);
+    if (mode == PHASE_PACKED) return FWD_OK; /* *data: w as stored */
+    float *u = malloc(sizeof(float) * (size_t)(2 * m * c * taps + 1));
+    if (!u) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory unpacking the weight");
+    const float *src = w->data;
+    int64_t kk = gather ? c * taps : c, per = gather ? m * c * taps : m * c;
+    for (int64_t t = 0; t < (gather ? 1 : taps); t++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t p = 0; p < kk; p++)
+                u[t * per + i * kk + p] = src[t * per + (i / mr) * mr * kk + p * mr + i % mr];
+    *unpacked = u;
+    *data = u;
+    if (mode == PHASE_ROWMAJOR) return FWD_OK;
+    nn_conv_phase_unweights(u, m, c, taps, gather, u + m * c * taps);
+    *data = u + m * c * taps;
+    return FWD_OK;
+}
+
 fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const ir_tensor *w,
                           const float **data, nn_conv_fuse *f, float **unpacked)
 {
@@ -403,6 +460,8 @@ fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const
     *unpacked = NULL;
     wino4_mode w4 = wino4_mode_of(k, s);
     if (w4 != WINO4_NONE) return wino4_weight(k, s, w4, w->data, data, unpacked);
+    if (ir_node_attr(k->node, CPU_PHASE_TAPS_ATTR) || ir_node_attr(k->node, CPU_PHASE_GATHER_ATTR))
+        return phase_weight(k, s, w, data, unpacked);
     int64_t mr = ir_attr_int(k->node, CPU_PACKED_W_ATTR, 0), tw = ir_attr_int(k->node, CPU_PACKED_WT_ATTR, 0);
     if (mr == 0 && tw == 0) return FWD_OK;
     int64_t m = s->m, kk = s->cg * s->g.k_size;

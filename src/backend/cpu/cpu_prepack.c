@@ -117,6 +117,7 @@ static bool conv_packable(const ir_graph *g, const ir_node *n)
         return false;
     if (ir_node_attr(n, CPU_PACKED_W_ATTR) || ir_node_attr(n, CPU_PACKED_WT_ATTR) ||
         ir_node_attr(n, CPU_WINOGRAD_ATTR) || ir_node_attr(n, CPU_WINOGRAD4_ATTR) ||
+        ir_node_attr(n, CPU_PHASE_TAPS_ATTR) || ir_node_attr(n, CPU_PHASE_GATHER_ATTR) ||
         ir_attr_int(n, "group", 1) != 1)
         return false;
     int w = n->inputs[1];
@@ -180,6 +181,80 @@ static fwd_status pack_conv(ir_graph *g, int ni, bool transposed)
     a->name = transposed ? CPU_PACKED_WT_ATTR : CPU_PACKED_W_ATTR;
     a->type = IR_ATTR_INT;
     a->i = transposed ? NN_NR : nn_gemm_tile_rows();
+    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
+    inputs[1] = id;
+    n->attrs = attrs;
+    n->n_attrs += 1;
+    n->inputs = inputs;
+    return FWD_OK;
+}
+
+/* ---- strided convs: weights per tap for the phase planes ---- */
+
+static bool all_ones(const ir_node *n, const char *name);
+
+typedef enum phase_form { PHASE_NONE, PHASE_TAPS, PHASE_GATHER } phase_form;
+
+/* Whether a conv runs on stride-phase planes (conv_phase.c), and how:
+ * one product per tap when each tap has enough input channels to fill
+ * the GEMM's depth, the taps gathered into one product for few channels
+ * (the first conv of a network, C = 3).
+ * Opt-in (FWD_CONV_PHASE=1) for now: on this Zen 4 machine (2 threads,
+ * ResNet-50's layers in the model and alone) it measured no faster than
+ * im2col tiles: 3x3 s2 at 28x28 / 128 ch ~1.38 vs 1.32-1.38 ms, 14x14 /
+ * 256 1.43-1.47 vs 1.40, 7x7 / 512 1.44 vs 1.32 (im2col runs the
+ * transposed product there), conv1 7x7 s2 1.39-1.45 vs 1.34-1.49; the
+ * products dominate (~170 GFLOP/s either way) and per-tap B read in place
+ * at odd row offsets is no faster than packed panels. */
+static phase_form phase_choice(const ir_graph *g, const ir_node *n)
+{
+    if (!conv_packable(g, n)) return PHASE_NONE;
+    const char *env = getenv("FWD_CONV_PHASE");
+    if (!env || strcmp(env, "1") != 0) return PHASE_NONE;
+    const ir_shape *s = &g->values[n->inputs[1]].t.shape;
+    if (s->rank != 4 || s->dims[2] * s->dims[3] < 2 || !all_ones(n, "dilations")) return PHASE_NONE;
+    int cnt = 0;
+    const int64_t *st = ir_attr_ints(n, "strides", &cnt);
+    if (!st || cnt != 2 || st[0] < 1 || st[1] < 1 || st[0] * st[1] < 2) return PHASE_NONE;
+    int64_t c = s->dims[1], taps = s->dims[2] * s->dims[3];
+    if (c >= 16) return PHASE_TAPS;
+    return c * taps <= 512 ? PHASE_GATHER : PHASE_NONE;
+}
+
+static fwd_status pack_phase(ir_graph *g, int ni, phase_form form)
+{
+    ir_node *n = &g->nodes[ni];
+    const ir_value *wv = &g->values[n->inputs[1]];
+    const ir_shape ws = wv->t.shape;
+    int64_t m = ws.dims[0], c = ws.dims[1], taps = ws.dims[2] * ws.dims[3];
+    bool gather = form == PHASE_GATHER;
+    float *tmp = malloc(sizeof(float) * (size_t)(m * c * taps));
+    float *buf = malloc(sizeof(float) * (size_t)(m * c * taps));
+    if (!tmp || !buf) {
+        free(tmp);
+        free(buf);
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory packing the weights of '%s'", n->name);
+    }
+    nn_conv_phase_weights(wv->t.data, m, c, taps, gather, tmp);
+    if (gather)
+        nn_pack_a(tmp, c * taps, m, c * taps, buf);
+    else
+        for (int64_t t = 0; t < taps; t++) nn_pack_a(tmp + t * m * c, c, m, c, buf + t * m * c);
+    free(tmp);
+    int id = -1;
+    fwd_status st = replace_const(g, ni, 1, &ws, buf, &id);
+    free(buf);
+    FWD_TRY(st);
+    n = &g->nodes[ni];
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
+    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
+    if (!attrs || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
+    ir_attr *a = &attrs[n->n_attrs];
+    memset(a, 0, sizeof *a);
+    a->name = gather ? CPU_PHASE_GATHER_ATTR : CPU_PHASE_TAPS_ATTR;
+    a->type = IR_ATTR_INT;
+    a->i = nn_gemm_tile_rows();
     memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
     inputs[1] = id;
     n->attrs = attrs;
@@ -299,6 +374,9 @@ fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
     for (int i = 0; i < g->n_nodes; i++) {
         if (packable(g, &g->nodes[i])) {
             FWD_TRY(pack_node(g, i));
+            changed++;
+        } else if (phase_choice(g, &g->nodes[i]) != PHASE_NONE) {
+            FWD_TRY(pack_phase(g, i, phase_choice(g, &g->nodes[i])));
             changed++;
         } else if (winograd_choice(g, &g->nodes[i]) != CONV3_DIRECT) {
             FWD_TRY(pack_winograd(g, i, winograd_choice(g, &g->nodes[i])));

@@ -56,6 +56,17 @@
  * (each [M, C] packed as the GEMM's A), "fwd.w_shape" as above. */
 #define CPU_WINOGRAD4_ATTR "fwd.winograd4"
 
+/* A strided Conv/FusedConv computed on stride-phase planes (conv_phase.c)
+ * = the tile rows its weight is packed for; the weight keeps W's shape
+ * and size and holds, per tap (kh, kw), the [M][C] matrix packed as the
+ * GEMM's A (CPU_PHASE_TAPS_ATTR), or [M][KH*KW*C] with K ordered
+ * (kh, kw, c) packed as one A (CPU_PHASE_GATHER_ATTR, for few input
+ * channels). Chosen for 2-D group-1 convs with a stride above 1 and a
+ * kernel larger than 1x1, when FWD_CONV_PHASE=1 in the environment (it
+ * measured no faster than im2col here yet: cpu_prepack.c). */
+#define CPU_PHASE_TAPS_ATTR "fwd.phase_taps"
+#define CPU_PHASE_GATHER_ATTR "fwd.phase_gather"
+
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed);
 
 #endif

@@ -85,6 +85,8 @@ static inline void copy_stride2_32(const void *srcv, int64_t n, void *dstv)
     for (; q < n; q++) dst[q] = src[2 * q];
 }
 
+void nn_copy_stride2_f32(const float *src, int64_t n, float *dst) { copy_stride2_32(src, n, dst); }
+
 /* Row r of the column matrix, columns [p0, p1), into dst. A column p is
  * the output position (od, oh, ow); runs of one output row are handled
  * at once: zeros left of lo, a copy (strided by the w stride), zeros

@@ -109,6 +109,9 @@ bool nn_im2col_pack_f32(const float *x, int64_t channels, const nn_window *w, in
 bool nn_im2col_pack_panels(const float *x, int64_t channels, const nn_window *w, int64_t p0,
                            int64_t p1, int64_t r0, int64_t r1, int width, float *bp);
 
+/* dst[q] = src[2 * q] for q in [0, n) (reads no further than src[2n - 2]). */
+void nn_copy_stride2_f32(const float *src, int64_t n, float *dst);
+
 /* Geometry of a window embedded as 3-D (leading unit dims). */
 typedef struct nn_geom3 {
     int64_t in[3], out[3], k[3], s[3], d[3], p[3];
@@ -155,6 +158,23 @@ nn_epilogue nn_conv_epilogue(const nn_conv_shape *s, const float *b, const nn_co
 bool nn_conv_t_worthwhile(int64_t p);
 fwd_status nn_conv_transposed(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                               const float *wt, const float *b, const nn_conv_fuse *f, float *y);
+
+/* Strided 2-D convolutions on stride-phase planes (conv_phase.c): whether
+ * s qualifies (2-D, group 1, dilation 1, a stride above 1); the weights
+ * w [m][c][taps] laid out per tap ([taps][m][c], one GEMM per tap) or
+ * gathered ([m][taps][c], one GEMM over taps x c) and back; the scratch
+ * bytes of a run; the convolution of all images with w so laid out
+ * (packed: each [m][c] of a tap, or the whole [m][taps * c], packed as
+ * the GEMM's A; else row-major). */
+bool nn_conv_phase_applies(const nn_conv_shape *s);
+void nn_conv_phase_weights(const float *w, int64_t m, int64_t c, int64_t taps, bool gather, float *out);
+void nn_conv_phase_unweights(const float *in, int64_t m, int64_t c, int64_t taps, bool gather, float *w);
+size_t nn_conv_phase_scratch(const nn_conv_shape *s);
+fwd_status nn_conv_phase(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x, const float *w,
+                         bool packed, bool gather, const float *b, const nn_conv_fuse *f, float *y);
+/* A 1x1 unpadded strided conv's sampled input pixels, [n][c][out...], in
+ * the call's scratch (NULL when out of memory): a pointwise conv's B. */
+const float *nn_conv_subsample(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x);
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c). Weights w [m][c][3][3] to
  * u [16][m][c] and back (exactly, up to rounding); whether a convolution

@@ -4,6 +4,7 @@
  * embedded as 3-D (nn_geom3); work is split over the (n, c) planes.
  */
 #include <float.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,6 +130,32 @@ typedef struct sep_job {
 
 static inline float max_f(float a, float b) { return a > b ? a : b; }
 
+/* Slack (floats) past a row buffer's windows, so vector loads of whole
+ * blocks need no bounds checks. */
+#define ROW_SLACK 32
+
+/* The horizontal step of a 3-wide, stride-2 max window, eight outputs per
+ * step: y[ow] = max(row[2ow], row[2ow + 1], row[2ow + 2]), the even and
+ * odd lanes of two loads split by shuffles. max_ps(a, b) is a > b ? a : b,
+ * as max_f. Returns the outputs done (whole blocks). */
+static int64_t max3_s2_row(const float *row, float *y, int64_t ow_n)
+{
+    int64_t ow = 0;
+    for (; ow + 8 <= ow_n; ow += 8) {
+        const float *r = row + 2 * ow;
+        __m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
+        __m256 c = _mm256_loadu_ps(r + 2), d = _mm256_loadu_ps(r + 10);
+        /* within 128-bit lanes: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit
+         * pairs reordered afterwards (the same for all three) */
+        __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+        __m256 ev2 = _mm256_shuffle_ps(c, d, 0x88);
+        __m256 m = _mm256_max_ps(ev2, _mm256_max_ps(od, ev));
+        m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+        _mm256_storeu_ps(y + ow, m);
+    }
+    return ow;
+}
+
 static void sep_planes(void *arg, int64_t p0, int64_t p1)
 {
     sep_job *s = arg;
@@ -137,13 +164,14 @@ static void sep_planes(void *arg, int64_t p0, int64_t p1)
     const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     const int64_t KH = g->k[1], KW = g->k[2], sh = g->s[1], sw = g->s[2];
     const int64_t dh = g->d[1], dw = g->d[2], ph = g->p[1], pw = g->p[2];
-    float *row = nn_scratch(2, (size_t)s->wp);
+    float *row = nn_scratch(2, (size_t)(s->wp + ROW_SLACK));
     if (!row) {
         s->failed = 1;
         return;
     }
     const float fill = s->is_max ? -INFINITY : 0.0f;
-    for (int64_t i = 0; i < s->wp; i++) row[i] = fill;
+    for (int64_t i = 0; i < s->wp + ROW_SLACK; i++) row[i] = fill;
+    const bool max3s2 = s->is_max && KW == 3 && sw == 2 && dw == 1;
     float *mid = row + pw; /* input column c at mid[c] */
     int64_t ncopy = W < s->wp - pw ? W : s->wp - pw;
     for (int64_t pl = p0; pl < p1; pl++) {
@@ -166,7 +194,7 @@ static void sep_planes(void *arg, int64_t p0, int64_t p1)
                     for (int64_t c = 0; c < ncopy; c++) mid[c] += r[c];
             }
             if (s->is_max) {
-                for (int64_t ow = 0; ow < OW; ow++) {
+                for (int64_t ow = max3s2 ? max3_s2_row(row, y, OW) : 0; ow < OW; ow++) {
                     const float *w = row + ow * sw;
                     float best = w[0];
                     for (int64_t kw = 1; kw < KW; kw++) best = max_f(w[kw * dw], best);
