@@ -6,6 +6,7 @@
  * because compilers do not turn the NaN-safe scalar clamps into single
  * min/max instructions.
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "backend/cpu/elementwise_fastmath.h"
@@ -214,9 +215,13 @@ FM_LOOP16(silu_512, fm_silu16)
 
 static bool have_avx512(void)
 {
-    static int cached = -1; /* a benign race: every thread computes the same */
-    if (cached < 0) cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return cached != 0;
+    static _Atomic int cached = -1; /* threads racing here store the same value */
+    int c = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (c < 0) {
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        atomic_store_explicit(&cached, c, memory_order_relaxed);
+    }
+    return c != 0;
 }
 #endif
 
