@@ -36,6 +36,7 @@ suite node "$build/bin/node_tests"
 suite zoo "$py" "$here/zoo/run_zoo.py" --fwd "$build/bin/fwd"
 suite no_alloc "$build/bin/test_no_alloc"
 suite kernels "$build/bin/node_tests" --data "$here/kernels" --excluded /dev/null
+suite kernels_avx2 env FWD_NO_AVX512=1 "$build/bin/node_tests" --data "$here/kernels" --excluded /dev/null
 suite bad_inputs "$build/bin/test_bad_inputs"
 suite api "$build/bin/test_api"
 suite passes_linear "$build/bin/test_passes_linear"

@@ -24,6 +24,13 @@ typedef struct fwd_backend {
     /* Copy between host and this device (dir: 0 host->dev, 1 dev->host,
      * 2 dev->dev). */
     fwd_status (*copy)(void *dst, const void *src, size_t bytes, int dir);
+    /* Whether node n (of the final graph) may write its first output over
+     * the bytes of its input `input` when that input dies at n: its
+     * kernel reads each element of that input before it writes the
+     * output element at the same index, on the same thread (a residual
+     * added in a GEMM epilogue). The memory planner asks only about
+     * inputs of the output's size and dtype; NULL: never. */
+    bool (*output_over_input)(const ir_graph *g, const ir_node *n, int input);
 } fwd_backend;
 
 /*

@@ -297,7 +297,7 @@ static fwd_status plan_memory(const struct fwd_builder *b, struct fwd_engine *e)
             for (int j = 0; j < n->n_outputs; j++)
                 if (n->outputs[j] >= 0) sizes[n->outputs[j]] = -1;
     }
-    st = mem_plan_build(g, sizes, &e->mem);
+    st = mem_plan_build(g, sizes, e->backend, &e->mem);
     free(sizes);
     /* the workspace limit caps the preallocated scratch; kernels that
      * need more get it per call */

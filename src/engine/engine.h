@@ -94,7 +94,7 @@ fwd_status engine_check_profile(const struct fwd_engine *e, int input_index, con
 
 /* Plan activation memory for graph g with per-value byte sizes (-1 for
  * values to allocate at run time). */
-fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, mem_plan *out);
+fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, const fwd_backend *backend, mem_plan *out);
 void mem_plan_free(mem_plan *p);
 
 #endif

@@ -5,7 +5,9 @@
  * arena. Values join "buffer groups" that share bytes: a view (Reshape,
  * Flatten, Squeeze, Unsqueeze, Identity) joins its input's group, and an
  * elementwise op may write over an input of its output's size whose group
- * is dead after this node (in place). A group lives from its first
+ * is dead after this node (in place), and so may other ops where the
+ * backend says their kernel allows it (fwd_backend.output_over_input: a
+ * 1x1 conv written over its residual). A group lives from its first
  * producer to its last reader; groups whose lifetimes overlap get disjoint
  * ranges, assigned greedily largest first at the lowest offset that fits.
  */
@@ -72,7 +74,7 @@ static int cmp_offset(const void *a, const void *b)
 
 static int64_t align_up(int64_t x) { return (x + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN; }
 
-fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, mem_plan *out)
+fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, const fwd_backend *backend, mem_plan *out)
 {
     int nv = g->n_values, nn = g->n_nodes;
     memset(out, 0, sizeof *out);
@@ -123,12 +125,16 @@ fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, mem_plan *out
         if (n->n_outputs < 1 || n->outputs[0] < 0 || !planned[n->outputs[0]]) continue;
         int y = n->outputs[0];
         bool view = exec_is_view_op(n->op_type);
-        bool inplace = in_place_op(n->op_type);
+        bool elementwise = in_place_op(n->op_type);
+        /* other ops may write over an input when the backend says so */
+        bool asked = !view && !elementwise && backend && backend->output_over_input;
+        bool inplace = elementwise || asked;
         if (!view && !inplace) continue;
-        int max_in = view ? 1 : (n->n_inputs < 2 ? n->n_inputs : 2);
+        int max_in = view ? 1 : asked ? n->n_inputs : (n->n_inputs < 2 ? n->n_inputs : 2);
         for (int j = 0; j < max_in; j++) {
             int x = n->inputs[j];
             if (x < 0 || !planned[x]) continue;
+            if (asked && (sizes[x] != sizes[y] || !backend->output_over_input(g, n, j))) continue;
             int rx = find_root(parent, x);
             if (inplace) {
                 /* the input's bytes must be dead after this node and the

@@ -79,6 +79,21 @@ def main():
         y = a.astype(np.float64) @ b.astype(np.float64).T
         write(f"test_gemm_transb_{rows}x{k}x{n}", [helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)],
               [("a", a), ("b", b)], [("y", y)])
+    # 1x1 conv + bias + residual + Relu, the residual an intermediate that
+    # dies there: planned in place (the output written over the residual)
+    # when the depth fits one GEMM k slice (32 channels), copied when not
+    # (300 channels)
+    for c in (32, 300):
+        x, z0 = rnd(rng, 2, c, 9, 11), rnd(rng, 2, 40, 9, 11)
+        w, bias = rnd(rng, 40, c, 1, 1) * 0.2, rnd(rng, 40)
+        z = 1.0 / (1.0 + np.exp(-z0.astype(np.float64)))
+        conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+        y = np.maximum(conv + bias[None, :, None, None] + z, 0)
+        nodes = [helper.make_node("Sigmoid", ["z0"], ["z"]),
+                 helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
+                 helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
+        write(f"test_conv1x1_residual_c{c}", nodes, [("x", x), ("z0", z0)], [("y", y)],
+              [("w", w), ("b", bias)])
     # three rows and a Relu after: the fused activation on the GEMV's block
     a, b = rnd(rng, 3, 64), rnd(rng, 64, 48)
     y = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0)

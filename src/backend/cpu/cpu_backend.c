@@ -86,4 +86,5 @@ const fwd_backend fwd_backend_cpu = {
     .free = cpu_free,
     .prepare_graph = cpu_prepack_weights,
     .copy = cpu_copy,
+    .output_over_input = cpu_output_over_input,
 };

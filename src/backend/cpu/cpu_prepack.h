@@ -69,4 +69,8 @@
 
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed);
 
+/* Whether node n may write its output over its input `input` (the
+ * backend's output_over_input; cpu_inplace.c). */
+bool cpu_output_over_input(const ir_graph *g, const ir_node *n, int input);
+
 #endif

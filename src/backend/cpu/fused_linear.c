@@ -43,6 +43,17 @@ static fwd_status unalias(const fwd_kernel_ctx *k, const ir_tensor *t, const ir_
     return FWD_OK;
 }
 
+/* Whether nn_conv_f32's GEMM reads each element of a residual that is Y
+ * itself before writing it: a pointwise conv of one group whose depth
+ * fits one k slice (cpu_inplace.c plans exactly those in place). */
+static bool writes_over_z_safely(const nn_conv_shape *s, const nn_conv_fuse *f)
+{
+    if (s->group != 1 || f->wtp || s->g.k_size != 1 || s->cg > NN_GEMM_KC) return false;
+    for (int i = 0; i < s->w.nsp; i++)
+        if (s->w.stride[i] != 1 || s->w.pad_begin[i] != 0 || s->w.pad_end[i] != 0) return false;
+    return true;
+}
+
 /* A FusedConv whose weight the builder transformed for Winograd
  * (CPU_WINOGRAD_ATTR). Falls back to the GEMM path on the recovered
  * weight when the run's geometry does not qualify. */
@@ -121,7 +132,10 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
         if (!same) st = cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
     }
     float *zcopy = NULL;
-    if (st == FWD_OK) st = unalias(k, zt, y, &f.z, &zcopy);
+    if (st == FWD_OK && zt && zt->data && zt->data == y->data && writes_over_z_safely(&s, &f))
+        f.z = zt->data; /* planned in place: Y is written over Z */
+    else if (st == FWD_OK)
+        st = unalias(k, zt, y, &f.z, &zcopy);
     if (st == FWD_OK)
         st = nn_conv_f32(k, &s, k->in[0]->data, wdata, bt ? bt->data : NULL, &f, y->data);
     free(zcopy);

@@ -14,7 +14,7 @@
 
 #include "backend/cpu/sgemm.h"
 
-#define NN_KC 256
+#define NN_KC NN_GEMM_KC
 #define NN_MC 192
 
 /*
@@ -115,6 +115,17 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
 {
     (void)bnext; /* tiles of at most 16 columns */
     (void)bstep; /* always packed panels (nn_gemm_reads_b_in_place is false) */
+    if (e && (e->add[0].p == c || e->add[1].p == c)) {
+        /* C is written over an addend (a residual, cpu_inplace.c): the
+         * product goes to a buffer first, so the addend is read before
+         * C is stored */
+        float tmp[NN_MR * NN_NR];
+        for (int r = 0; accum && r < mr; r++) memcpy(tmp + r * NN_NR, c + r * ldc, sizeof(float) * (size_t)nr);
+        tile_body(mr, nr, packed, kc, a, lda, b, tmp, NN_NR, accum);
+        nn_epilogue_apply(e, tmp, NN_NR, mr, nr);
+        for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NN_NR, sizeof(float) * (size_t)nr);
+        return;
+    }
     tile_body(mr, nr, packed, kc, a, lda, b, c, ldc, accum);
     if (e) nn_epilogue_apply(e, c, ldc, mr, nr);
 }
@@ -347,6 +358,18 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
         if (e) e2 = nn_epilogue_at(e, 0, NN_NR);
         tile512(mr, NN_NR, packed, kc, a, lda, b, bnext, bstep, c, ldc, accum, e);
         tile512(mr, nr - NN_NR, packed, kc, a, lda, b + bnext, bnext, bstep, c + NN_NR, ldc, accum, e ? &e2 : NULL);
+        return;
+    }
+    if (e && (e->add[0].p == c || e->add[1].p == c) &&
+        ((e->add[0].p && e->add[0].cs != 0 && e->add[0].cs != 1) ||
+         (e->add[1].p && e->add[1].cs != 0 && e->add[1].cs != 1))) {
+        /* C written over an addend, with an epilogue that runs after the
+         * store: the product goes to a buffer first */
+        float tmp[MR512 * 2 * NN_NR];
+        for (int r = 0; accum && r < mr; r++) memcpy(tmp + r * 2 * NN_NR, c + r * ldc, sizeof(float) * (size_t)nr);
+        tile512(mr, nr, packed, kc, a, lda, b, bnext, bstep, tmp, 2 * NN_NR, accum, NULL);
+        nn_epilogue_apply(e, tmp, 2 * NN_NR, mr, nr);
+        for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * 2 * NN_NR, sizeof(float) * (size_t)nr);
         return;
     }
     __mmask16 mask = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
