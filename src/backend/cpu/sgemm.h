@@ -4,10 +4,12 @@
  * applied to each register tile right after it is computed (the epilogue),
  * while it is still in L1.
  *
- * Layout: A is row-major and used in place (the micro-kernel broadcasts
- * from NN_MR row streams); B is packed into panels of NN_NR columns, each
- * panel [k][NN_NR] contiguous, the last one zero-padded. Packing B is the
- * caller's choice: from a row-major matrix (nn_pack_b), by im2col directly
+ * Layout: A (the micro-kernel broadcasts its elements) is packed into
+ * tiles of the kernel's rows (nn_pack_a: weights once at build time,
+ * activations per call) or read in place. B (loaded as vectors) is read in
+ * place when row-major and the CPU has AVX-512 (nn_gemm_b), else packed
+ * into panels of NN_NR columns, each panel [k][NN_NR] contiguous, the
+ * last one zero-padded: from a matrix (nn_pack_b), by im2col directly
  * (nn_im2col_pack_f32), or once per weight.
  */
 #ifndef FWD_BACKEND_CPU_SGEMM_H
@@ -106,8 +108,7 @@ bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda
 bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap, const float *b,
                int64_t ldb, float *c, int64_t ldc, const nn_epilogue *e);
 
-/* Whether this CPU's kernel can read B in place (AVX-512: masked loads
- * at the matrix's right edge). */
+/* Whether this CPU's kernel reads B in place (the AVX-512 one). */
 bool nn_gemm_reads_b_in_place(void);
 
 /* A (m x k, lda) packed for the kernel of this CPU: tiles of
