@@ -123,7 +123,10 @@ static void col_tasks(void *arg, int64_t t0, int64_t t1)
     gemm_job *j = arg;
     for (int64_t t = t0; t < t1; t++) {
         int64_t c0, c1;
-        part(j->g->n, NN_NR, t, j->n_col_tasks, &c0, &c1);
+        /* whole register tiles (32 columns with AVX-512) per task, so
+         * only the matrix's last tile is partial */
+        int64_t unit = nn_gemm_reads_b_in_place() ? 2 * NN_NR : NN_NR;
+        part(j->g->n, unit, t, j->n_col_tasks, &c0, &c1);
         if (c0 < c1 && !gemm_cols(j->g, j->a, j->lda, j->ap, c0, c1)) j->failed = 1;
     }
 }
