@@ -61,6 +61,10 @@ suite passes_linear_asan "$asan/bin/test_passes_linear"
 suite passes_nlp_asan "$asan/bin/test_passes_nlp"
 suite engine_file_asan "$asan/bin/test_engine_file"
 suite no_alloc_asan "$asan/bin/test_no_alloc"
+suite fused_linear_asan "$asan/bin/test_fused_linear"
+suite winograd_asan "$asan/bin/test_winograd"
+suite conv_paths_asan "$asan/bin/test_conv_paths"
+suite kernels_asan "$asan/bin/node_tests" --data "$here/kernels" --excluded /dev/null
 export TSAN_OPTIONS=halt_on_error=1
 suite threads_tsan "$tsan/bin/test_threads" --quick
 [ -n "$broken" ] && echo "suites that did not finish cleanly:$broken"
