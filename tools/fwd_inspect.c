@@ -93,7 +93,7 @@ void cli_print_layers(const fwd_engine *e, bool only_fused)
         bool fused = li.fused && li.fused[0];
         if (only_fused && !fused) continue;
         if (shown++ == 0)
-            printf("  %4s  %-32s %-18s %-8s %-20s %s\n", "#", "layer", "op", "dtype", "output (opt)", "fused");
+            printf("  %4s  %-32s %-18s %-8s %-20s %s\n", "#", "layer", "op", "dtype", "output (?: by input)", "fused");
         char shp[256];
         cli_shape_str(li.output_dims, NULL, li.output_rank, shp, sizeof shp);
         printf("  %4d  %-32.32s %-18s %-8s %-20s %s\n", i, li.name ? li.name : "", li.op_type,
