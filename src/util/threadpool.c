@@ -50,8 +50,8 @@ static void run_chunks(job *j)
     for (;;) {
         int64_t c = atomic_fetch_add(&j->next, 1);
         if (c >= j->nchunks) break;
-        int64_t b = c * j->chunk, e = b + j->chunk;
-        if (e > j->n) e = j->n;
+        /* chunk sizes differ by at most one item */
+        int64_t b = c * j->n / j->nchunks, e = (c + 1) * j->n / j->nchunks;
         j->fn(j->arg, b, e);
         atomic_fetch_add(&j->done, 1);
     }
@@ -126,7 +126,7 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
     if (nchunks > max_chunks) nchunks = max_chunks;
     job j = {.fn = fn, .arg = arg, .n = n};
     j.chunk = (n + nchunks - 1) / nchunks;
-    j.nchunks = (n + j.chunk - 1) / j.chunk;
+    j.nchunks = nchunks;
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     atomic_init(&j.refs, 0);
