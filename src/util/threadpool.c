@@ -26,7 +26,7 @@
 typedef struct job {
     fwd_range_fn fn;
     void *arg;
-    int64_t n, chunk, nchunks;
+    int64_t n, nchunks;
     _Atomic int64_t next;  /* next chunk to take */
     _Atomic int64_t done;  /* chunks finished */
     _Atomic int refs;      /* workers inside run_chunks */
@@ -125,7 +125,6 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
     int64_t nchunks = (n + grain - 1) / grain;
     if (nchunks > max_chunks) nchunks = max_chunks;
     job j = {.fn = fn, .arg = arg, .n = n};
-    j.chunk = (n + nchunks - 1) / nchunks;
     j.nchunks = nchunks;
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
