@@ -94,6 +94,27 @@ def main():
                  helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
         write(f"test_conv1x1_residual_c{c}", nodes, [("x", x), ("z0", z0)], [("y", y)],
               [("w", w), ("b", bias)])
+    # 7x7 outputs: 49 = 32 + 16 + 1 columns, the last one through the
+    # narrow-column kernel; 300 input channels sum over two k slices
+    x, z0 = rnd(rng, 1, 300, 7, 7), rnd(rng, 1, 40, 7, 7)
+    w, bias = rnd(rng, 40, 300, 1, 1) * 0.1, rnd(rng, 40)
+    conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+    y = np.maximum(conv + bias[None, :, None, None] + z0, 0)
+    write("test_conv1x1_7x7_c300", [helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
+                                    helper.make_node("Add", ["t", "z0"], ["u"]),
+                                    helper.make_node("Relu", ["u"], ["y"])],
+          [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
+    x, w, bias = rnd(rng, 2, 24, 7, 7), rnd(rng, 20, 24, 3, 3) * 0.2, rnd(rng, 20)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((2, 20, 7, 7))
+    for kh in range(3):
+        for kw in range(3):
+            y += np.einsum("nchw,mc->nmhw", xp[:, :, kh:kh + 7, kw:kw + 7], w[:, :, kh, kw].astype(np.float64))
+    y = np.maximum(y + bias[None, :, None, None], 0)
+    write("test_conv3x3_7x7", [helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[3, 3],
+                                                pads=[1, 1, 1, 1]),
+                               helper.make_node("Relu", ["t"], ["y"])],
+          [("x", x)], [("y", y)], [("w", w), ("b", bias)])
     # three rows and a Relu after: the fused activation on the GEMV's block
     a, b = rnd(rng, 3, 64), rnd(rng, 64, 48)
     y = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0)

@@ -346,6 +346,52 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
     default: ukr512(1, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;             \
     }
 
+/* Up to NARROW_COLS columns with a packed A: one 8-row vector per column
+ * (an FMA per column and k step, where the 8-column kernel spends eight
+ * on mostly empty lanes: ResNet-50's 7x7 images have 49 = 32 + 16 + 1
+ * columns). The columns come out as vectors, so they go through a small
+ * transposed buffer: C (when accumulating) is added there, then the
+ * epilogue runs on it and it is stored. */
+#define NARROW_COLS 4
+
+/* The k loop for nr (a constant in each instantiation) columns. */
+__attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
+narrow_k(const int nr, int64_t kc, const float *a, const float *b, int64_t bstep, __m256 *acc)
+{
+    for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 av = _mm256_loadu_ps(a + p * MR512);
+        const float *bp = b + p * bstep;
+        for (int j = 0; j < nr; j++) acc[j] = _mm256_fmadd_ps(av, _mm256_set1_ps(bp[j]), acc[j]);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl"))) static void tile_narrow(int mr, int nr, int64_t kc, const float *a,
+                                                                 const float *b, int64_t bstep, float *c,
+                                                                 int64_t ldc, bool accum, const nn_epilogue *e)
+{
+    __m256 acc[NARROW_COLS];
+    switch (nr) {
+    case 1: narrow_k(1, kc, a, b, bstep, acc); break;
+    case 2: narrow_k(2, kc, a, b, bstep, acc); break;
+    case 3: narrow_k(3, kc, a, b, bstep, acc); break;
+    default: narrow_k(4, kc, a, b, bstep, acc); break;
+    }
+    float t[MR512 * NARROW_COLS]; /* [row][column] */
+    for (int j = 0; j < nr; j++) {
+        float col[MR512];
+        _mm256_storeu_ps(col, acc[j]);
+        for (int r = 0; r < mr; r++) t[r * NARROW_COLS + j] = col[r];
+    }
+    if (accum)
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) t[r * NARROW_COLS + j] += c[r * ldc + j];
+    if (e) nn_epilogue_apply(e, t, NARROW_COLS, mr, nr);
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) c[r * ldc + j] = t[r * NARROW_COLS + j];
+}
+
 __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, bool packed, int64_t kc,
                                                        const float *a, int64_t lda, const float *b,
                                                        int64_t bnext, int64_t bstep, float *c, int64_t ldc,
@@ -358,6 +404,10 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
         if (e) e2 = nn_epilogue_at(e, 0, NN_NR);
         tile512(mr, NN_NR, packed, kc, a, lda, b, bnext, bstep, c, ldc, accum, e);
         tile512(mr, nr - NN_NR, packed, kc, a, lda, b + bnext, bnext, bstep, c + NN_NR, ldc, accum, e ? &e2 : NULL);
+        return;
+    }
+    if (packed && nr <= NARROW_COLS) {
+        tile_narrow(mr, nr, kc, a, b, bstep, c, ldc, accum, e);
         return;
     }
     if (e && (e->add[0].p == c || e->add[1].p == c) &&
