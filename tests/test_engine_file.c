@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
+#include "model_list.h"
 #include "test_util.h"
 
 #ifndef FWD_TESTS_DIR
@@ -63,12 +64,6 @@ static void check(bool ok, const char *name, const char *fmt, ...)
 }
 
 /* ---- file helpers ---- */
-
-static bool exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
 
 static double now_ms(void)
 {
@@ -181,8 +176,8 @@ static bool make_inputs(const fwd_engine *e, const char *model_path, fwd_tensor 
         memset(&ins[i], 0, sizeof ins[i]);
         char path[1200];
         snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, i);
-        if (!exists(path)) snprintf(path, sizeof path, "%s/in/%s.npy", dir, info.name);
-        if (exists(path) && fwd_tensor_read_file(path, &ins[i]) == FWD_OK) {
+        if (!tu_exists(path)) snprintf(path, sizeof path, "%s/in/%s.npy", dir, info.name);
+        if (tu_exists(path) && fwd_tensor_read_file(path, &ins[i]) == FWD_OK) {
             /* keep the name alive as the engine's */
             free((void *)ins[i].name);
             ins[i].name = info.name;
@@ -618,66 +613,19 @@ done:
 
 /* ---- model lists ---- */
 
-typedef struct list {
-    char **items;
-    int n, cap;
-} list;
-
-static void add(list *l, const char *s)
+static void default_models(tu_list *l)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 32;
-        l->items = realloc(l->items, sizeof(char *) * (size_t)l->cap);
-    }
-    l->items[l->n++] = strdup(s);
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* dir/<entry><suffix> for every entry (sorted) whose name ends in ext
- * (files) or, with suffix, every subdirectory holding dir/entry/suffix. */
-static void add_dir(list *l, const char *dir, const char *ext, const char *suffix)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    list found = {0};
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char path[1024];
-        if (suffix) {
-            snprintf(path, sizeof path, "%s/%s/%s", dir, de->d_name, suffix);
-            if (exists(path)) add(&found, path);
-        } else {
-            size_t n = strlen(de->d_name), e = strlen(ext);
-            if (n > e && strcmp(de->d_name + n - e, ext) == 0) {
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                add(&found, path);
-            }
-        }
-    }
-    closedir(d);
-    if (found.n) qsort(found.items, (size_t)found.n, sizeof(char *), cmp_str);
-    for (int i = 0; i < found.n; i++) {
-        add(l, found.items[i]);
-        free(found.items[i]);
-    }
-    free(found.items);
-}
-
-static void default_models(list *l)
-{
-    add(l, FWD_TESTS_DIR "/../examples/digits/digits.onnx");
-    add_dir(l, FWD_TESTS_DIR "/models", ".onnx", NULL);
-    add_dir(l, FWD_TESTS_DIR "/passes", ".onnx", NULL);
+    tu_list_add(l, FWD_TESTS_DIR "/../examples/digits/digits.onnx");
+    tu_list_add_dir(l, FWD_TESTS_DIR "/models", ".onnx", NULL);
+    tu_list_add_dir(l, FWD_TESTS_DIR "/passes", ".onnx", NULL);
     static const char *const node_tests[] = {"test_if", "test_loop11", "test_scan9_sum", "test_scan_sum",
                                              "test_range_float_type_positive_delta_expanded"};
     for (size_t i = 0; i < sizeof node_tests / sizeof *node_tests; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s/model.onnx", NODE_DIR, node_tests[i]);
-        if (exists(path)) add(l, path);
+        if (tu_exists(path)) tu_list_add(l, path);
     }
-    add_dir(l, FWD_TESTS_DIR "/zoo/models", NULL, "model.onnx");
+    tu_list_add_dir(l, FWD_TESTS_DIR "/zoo/models", NULL, "model.onnx");
 }
 
 /* The benchmark's ResNet-50 export: bench_models/resnet50.onnx in one of
@@ -691,7 +639,7 @@ static bool find_resnet50(char *out, size_t cap)
     while (!found && (de = readdir(d))) {
         if (strncmp(de->d_name, "build", 5) != 0) continue;
         snprintf(out, cap, "%s/../%s/bench_models/resnet50.onnx", FWD_TESTS_DIR, de->d_name);
-        found = exists(out);
+        found = tu_exists(out);
     }
     closedir(d);
     return found;
@@ -699,7 +647,7 @@ static bool find_resnet50(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
-    list models = {0};
+    tu_list models = {0};
     const char *bench = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v")) verbose = true;
@@ -708,7 +656,7 @@ int main(int argc, char **argv)
         else if (argv[i][0] == '-') {
             fprintf(stderr, "usage: %s [-v] [--bench MODEL.onnx] [--flips N] [MODEL.onnx ...]\n", argv[0]);
             return 2;
-        } else add(&models, argv[i]);
+        } else tu_list_add(&models, argv[i]);
     }
     if (!models.n) default_models(&models);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fwd_efile_XXXXXX");
@@ -770,8 +718,7 @@ int main(int argc, char **argv)
     else if (verbose && find_resnet50(r50, sizeof r50)) load_time(r50);
     else if (verbose) printf("SKIP load time: no resnet50.onnx under build*/bench_models (see bench/cpu/bench_cpu.py)\n");
     rmdir(tmpdir);
-    for (int i = 0; i < models.n; i++) free(models.items[i]);
-    free(models.items);
+    tu_list_free(&models);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

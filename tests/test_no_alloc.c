@@ -17,14 +17,13 @@
  * Models whose outputs have data-dependent shapes (their kernels allocate
  * by design) are listed in `allocating` below with the reason.
  */
-#include <dirent.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "model_list.h"
 #include "test_util.h"
 
 #define WARMUP 3
@@ -136,76 +135,20 @@ static const char *allocates_by_design(const char *path)
     return NULL;
 }
 
-static bool exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
-typedef struct list {
-    char **items;
-    int n, cap;
-} list;
-
-static void add(list *l, const char *s)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 32;
-        char **items = realloc(l->items, sizeof(char *) * (size_t)cap);
-        if (!items) return;
-        l->items = items;
-        l->cap = cap;
-    }
-    char *copy = strdup(s);
-    if (copy) l->items[l->n++] = copy;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Files dir/NAME ending in ext, or dir/NAME/suffix when suffix is not NULL; sorted. */
-static void add_dir(list *l, const char *dir, const char *ext, const char *suffix)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    list found = {0};
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char path[1024];
-        if (suffix) {
-            snprintf(path, sizeof path, "%s/%s/%s", dir, de->d_name, suffix);
-            if (exists(path)) add(&found, path);
-        } else {
-            size_t n = strlen(de->d_name), e = strlen(ext);
-            if (n > e && strcmp(de->d_name + n - e, ext) == 0) {
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                add(&found, path);
-            }
-        }
-    }
-    closedir(d);
-    if (found.n) qsort(found.items, (size_t)found.n, sizeof(char *), cmp_str);
-    for (int i = 0; i < found.n; i++) {
-        add(l, found.items[i]);
-        free(found.items[i]);
-    }
-    free(found.items);
-}
-
 #define NODE_DIR "/usr/share/libonnx-testdata/data/node"
 
-static void default_models(list *l)
+static void default_models(tu_list *l)
 {
-    add(l, FWD_TESTS_DIR "/../examples/digits/digits.onnx");
-    add_dir(l, FWD_TESTS_DIR "/models", ".onnx", NULL);
-    add_dir(l, FWD_TESTS_DIR "/passes", ".onnx", NULL);
+    tu_list_add(l, FWD_TESTS_DIR "/../examples/digits/digits.onnx");
+    tu_list_add_dir(l, FWD_TESTS_DIR "/models", ".onnx", NULL);
+    tu_list_add_dir(l, FWD_TESTS_DIR "/passes", ".onnx", NULL);
     static const char *const node_tests[] = {"test_loop11", "test_scan9_sum", "test_if"};
     for (size_t i = 0; i < sizeof node_tests / sizeof *node_tests; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s/model.onnx", NODE_DIR, node_tests[i]);
-        if (exists(path)) add(l, path);
+        if (tu_exists(path)) tu_list_add(l, path);
     }
-    add_dir(l, FWD_TESTS_DIR "/zoo/models", NULL, "model.onnx");
+    tu_list_add_dir(l, FWD_TESTS_DIR "/zoo/models", NULL, "model.onnx");
 }
 
 /* path built at optimization level 1 with batch profile opt 1, max
@@ -281,8 +224,8 @@ static long allocations_per_runs(const char *path)
 int main(int argc, char **argv)
 {
     install_counter();
-    list models = {0};
-    for (int i = 1; i < argc; i++) add(&models, argv[i]);
+    tu_list models = {0};
+    for (int i = 1; i < argc; i++) tu_list_add(&models, argv[i]);
     if (argc < 2) default_models(&models);
     for (int i = 0; i < models.n; i++) {
         const char *path = models.items[i];
@@ -295,7 +238,6 @@ int main(int argc, char **argv)
             tu_check(n == 0, "%s: %ld allocations in %d runs after %d warmup runs", path, n, RUNS, WARMUP);
         }
     }
-    for (int i = 0; i < models.n; i++) free(models.items[i]);
-    free(models.items);
+    tu_list_free(&models);
     return tu_summary();
 }
