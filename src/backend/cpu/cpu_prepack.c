@@ -151,6 +151,31 @@ static bool conv_transposed_suits(const ir_graph *g, const ir_node *n)
     return nn_conv_t_worthwhile(p);
 }
 
+/* Node ni now reads constant id as its weight (input 1) and carries the
+ * int attribute name = value, and extra when not NULL. New arrays for
+ * both: the old ones may be shared with the source model. */
+static fwd_status mark_packed(ir_graph *g, int ni, int id, const char *name, int64_t value, const ir_attr *extra)
+{
+    ir_node *n = &g->nodes[ni];
+    int added = extra ? 2 : 1;
+    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + added));
+    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
+    if (!attrs || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
+    ir_attr *a = &attrs[n->n_attrs];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->type = IR_ATTR_INT;
+    a->i = value;
+    if (extra) a[1] = *extra;
+    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
+    inputs[1] = id;
+    n->attrs = attrs;
+    n->n_attrs += added;
+    n->inputs = inputs;
+    return FWD_OK;
+}
+
 /* W as the GEMM's A (tiles of this CPU's rows), or W^T in B panels when
  * transposed. */
 static fwd_status pack_conv(ir_graph *g, int ni, bool transposed)
@@ -171,22 +196,8 @@ static fwd_status pack_conv(ir_graph *g, int ni, bool transposed)
     fwd_status st = replace_const(g, ni, 1, &ws, buf, &id);
     free(buf);
     FWD_TRY(st);
-    n = &g->nodes[ni];
-    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
-    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
-    if (!attrs || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
-    ir_attr *a = &attrs[n->n_attrs];
-    memset(a, 0, sizeof *a);
-    a->name = transposed ? CPU_PACKED_WT_ATTR : CPU_PACKED_W_ATTR;
-    a->type = IR_ATTR_INT;
-    a->i = transposed ? NN_NR : nn_gemm_tile_rows();
-    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
-    inputs[1] = id;
-    n->attrs = attrs;
-    n->n_attrs += 1;
-    n->inputs = inputs;
-    return FWD_OK;
+    return mark_packed(g, ni, id, transposed ? CPU_PACKED_WT_ATTR : CPU_PACKED_W_ATTR,
+                       transposed ? NN_NR : nn_gemm_tile_rows(), NULL);
 }
 
 /* ---- strided convs: weights per tap for the phase planes ---- */
@@ -245,22 +256,7 @@ static fwd_status pack_phase(ir_graph *g, int ni, phase_form form)
     fwd_status st = replace_const(g, ni, 1, &ws, buf, &id);
     free(buf);
     FWD_TRY(st);
-    n = &g->nodes[ni];
-    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 1));
-    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
-    if (!attrs || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
-    ir_attr *a = &attrs[n->n_attrs];
-    memset(a, 0, sizeof *a);
-    a->name = gather ? CPU_PHASE_GATHER_ATTR : CPU_PHASE_TAPS_ATTR;
-    a->type = IR_ATTR_INT;
-    a->i = nn_gemm_tile_rows();
-    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
-    inputs[1] = id;
-    n->attrs = attrs;
-    n->n_attrs += 1;
-    n->inputs = inputs;
-    return FWD_OK;
+    return mark_packed(g, ni, id, gather ? CPU_PHASE_GATHER_ATTR : CPU_PHASE_TAPS_ATTR, nn_gemm_tile_rows(), NULL);
 }
 
 /* ---- FusedConv 3x3 stride 1: Winograd-transformed weights ---- */
@@ -344,28 +340,12 @@ static fwd_status pack_winograd(ir_graph *g, int ni, conv3_algo algo)
     fwd_status st = replace_const(g, ni, 1, &shape, buf, &id);
     free(buf);
     FWD_TRY(st);
-    n = &g->nodes[ni];
-    ir_attr *attrs = ir_alloc(g->model, sizeof(ir_attr) * (size_t)(n->n_attrs + 2));
     int64_t *dims = ir_alloc(g->model, sizeof(int64_t) * 4);
-    int *inputs = ir_alloc(g->model, sizeof(int) * (size_t)n->n_inputs);
-    if (!attrs || !dims || !inputs) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(attrs, n->attrs, sizeof(ir_attr) * (size_t)n->n_attrs);
+    if (!dims) return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory");
     memcpy(dims, ws.dims, sizeof(int64_t) * 4);
-    ir_attr *a = &attrs[n->n_attrs];
-    memset(a, 0, 2 * sizeof *a);
-    a[0].name = algo == CONV3_F4 ? CPU_WINOGRAD4_ATTR : CPU_WINOGRAD_ATTR;
-    a[0].type = IR_ATTR_INT;
-    a[0].i = nn_gemm_tile_rows();
-    a[1].name = CPU_W_SHAPE_ATTR;
-    a[1].type = IR_ATTR_INTS;
-    a[1].n = 4;
-    a[1].ints = dims;
-    memcpy(inputs, n->inputs, sizeof(int) * (size_t)n->n_inputs);
-    inputs[1] = id;
-    n->attrs = attrs;
-    n->n_attrs += 2;
-    n->inputs = inputs;
-    return FWD_OK;
+    ir_attr shape_attr = {.name = CPU_W_SHAPE_ATTR, .type = IR_ATTR_INTS, .n = 4, .ints = dims};
+    return mark_packed(g, ni, id, algo == CONV3_F4 ? CPU_WINOGRAD4_ATTR : CPU_WINOGRAD_ATTR, nn_gemm_tile_rows(),
+                       &shape_attr);
 }
 
 fwd_status cpu_prepack_weights(ir_graph *g, int *n_changed)
