@@ -86,7 +86,6 @@ typedef struct wino_job {
     const float *bias, *z;
     const nn_conv_fuse *f;
     bool avx512;      /* the 16-tile steps in AVX-512 */
-    int64_t col_blocks, cols; /* GEMM tasks: 16 xi x column blocks of cols tiles */
     _Atomic int failed;
 } wino_job;
 
@@ -260,20 +259,44 @@ static void input_transform(void *arg, int64_t c0, int64_t c1)
     }
 }
 
-static void gemm_tasks(void *arg, int64_t t0, int64_t t1)
+/* The products of nn_winograd_products: position xi, column block cb. */
+typedef struct wino_products {
+    int64_t m, c, tiles, ldv, col_blocks, cols;
+    const float *u;
+    bool u_packed;
+    const float *v;
+    float *mo;
+    _Atomic int failed;
+} wino_products;
+
+static void product_tasks(void *arg, int64_t t0, int64_t t1)
 {
-    wino_job *j = arg;
-    const wino_geom *g = j->g;
+    wino_products *j = arg;
     nn_epilogue e = nn_epilogue_plain();
     for (int64_t t = t0; t < t1; t++) {
         int64_t xi = t / j->col_blocks, cb = t % j->col_blocks;
-        int64_t c0 = cb * j->cols, c1 = c0 + j->cols < g->tiles ? c0 + j->cols : g->tiles;
+        int64_t c0 = cb * j->cols, c1 = c0 + j->cols < j->tiles ? c0 + j->cols : j->tiles;
         if (c0 >= c1) continue;
-        const float *u = j->u + xi * g->m * g->c;
-        bool ok = nn_gemm_packed(g->m, c1 - c0, g->c, j->u_packed ? NULL : u, g->c, j->u_packed ? u : NULL,
-                                 j->v + xi * g->ldv + c0 * g->c, j->mo + xi * g->m * g->tiles + c0, g->tiles, &e);
+        const float *u = j->u + xi * j->m * j->c;
+        bool ok = nn_gemm_packed(j->m, c1 - c0, j->c, j->u_packed ? NULL : u, j->c, j->u_packed ? u : NULL,
+                                 j->v + xi * j->ldv + c0 * j->c, j->mo + xi * j->m * j->tiles + c0, j->tiles, &e);
         if (!ok) j->failed = 1;
     }
+}
+
+bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles, const float *u, bool u_packed,
+                          const float *v, int64_t ldv, float *mo)
+{
+    /* one task per position, split further by columns when there are few
+     * positions per thread */
+    int64_t nt = fwd_num_threads(), panels = (tiles + NN_NR - 1) / NN_NR;
+    int64_t blocks = (4 * nt + positions - 1) / positions;
+    if (blocks > panels) blocks = panels;
+    if (blocks < 1) blocks = 1;
+    wino_products j = {m, c, tiles, ldv, 1, (panels + blocks - 1) / blocks * NN_NR, u, u_packed, v, mo, 0};
+    j.col_blocks = (tiles + j.cols - 1) / j.cols;
+    fwd_parallel_for(positions * j.col_blocks, 1, product_tasks, &j);
+    return !j.failed;
 }
 
 /* Output transform of filters [m0, m1): Y = A^T M A per tile, 16 tiles at
@@ -353,24 +376,14 @@ fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, con
     float *v = nn_scratch(4, (size_t)(16 * g.ldv));
     float *mo = nn_scratch(5, (size_t)(16 * g.m * g.tiles));
     if (!v || !mo) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the Winograd buffers");
-    int64_t nt = fwd_num_threads();
     for (int64_t n = 0; n < s->n; n++) {
         wino_job j = {&g, x + n * g.c * g.h * g.w, v, u, u_packed, mo, y + n * g.m * g.oh * g.ow, b,
-                      f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, nn_gemm_tile_rows() == 8, 1,
-                      g.tiles, 0};
+                      f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, nn_gemm_tile_rows() == 8, 0};
         int64_t per_channel = g.tiles * 64;
         fwd_parallel_for(g.c, 65536 / (per_channel + 1) + 1, input_transform, &j);
         if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
-        /* 16 products, split further by columns when there are few tiles
-         * per thread */
-        int64_t panels = (g.tiles + NN_NR - 1) / NN_NR;
-        int64_t blocks = (4 * nt + 15) / 16;
-        if (blocks > panels) blocks = panels;
-        if (blocks < 1) blocks = 1;
-        j.cols = (panels + blocks - 1) / blocks * NN_NR;
-        j.col_blocks = (g.tiles + j.cols - 1) / j.cols;
-        fwd_parallel_for(16 * j.col_blocks, 1, gemm_tasks, &j);
-        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
+        if (!nn_winograd_products(16, g.m, g.c, g.tiles, j.u, j.u_packed, j.v, g.ldv, j.mo))
+            return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
         fwd_parallel_for(g.m, 65536 / (g.tiles * 40 + 1) + 1, output_transform, &j);
     }
     return FWD_OK;

@@ -171,7 +171,6 @@ typedef struct wino4_job {
     const float *bias, *z;
     const nn_conv_fuse *f;
     int lanes; /* 16: the AVX-512 steps, 8: AVX2 */
-    int64_t col_blocks, cols; /* GEMM tasks: 36 positions x column blocks of cols tiles */
     _Atomic int failed;
 } wino4_job;
 
@@ -219,22 +218,6 @@ static void input_transform(void *arg, int64_t c0, int64_t c1)
         for (int64_t t = g->tiles; t % NN_NR; t++)
             for (int xi = 0; xi < NXI; xi++)
                 j->v[xi * g->ldv + (t / NN_NR) * g->c * NN_NR + ch * NN_NR + t % NN_NR] = 0.0f;
-    }
-}
-
-static void gemm_tasks(void *arg, int64_t t0, int64_t t1)
-{
-    wino4_job *j = arg;
-    const wino4_geom *g = j->g;
-    nn_epilogue e = nn_epilogue_plain();
-    for (int64_t t = t0; t < t1; t++) {
-        int64_t xi = t / j->col_blocks, cb = t % j->col_blocks;
-        int64_t c0 = cb * j->cols, c1 = c0 + j->cols < g->tiles ? c0 + j->cols : g->tiles;
-        if (c0 >= c1) continue;
-        const float *u = j->u + xi * g->m * g->c;
-        bool ok = nn_gemm_packed(g->m, c1 - c0, g->c, j->u_packed ? NULL : u, g->c, j->u_packed ? u : NULL,
-                                 j->v + xi * g->ldv + c0 * g->c, j->mo + xi * g->m * g->tiles + c0, g->tiles, &e);
-        if (!ok) j->failed = 1;
     }
 }
 
@@ -291,21 +274,13 @@ fwd_status nn_conv_winograd4(const fwd_kernel_ctx *k, const nn_conv_shape *s, co
     float *v = nn_scratch(4, (size_t)(NXI * g.ldv));
     float *mo = nn_scratch(5, (size_t)(NXI * g.m * g.tiles));
     if (!v || !mo) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the Winograd buffers");
-    int64_t nt = fwd_num_threads();
     for (int64_t n = 0; n < s->n; n++) {
         wino4_job j = {&g, x + n * g.c * g.h * g.w, v, u, u_packed, mo, y + n * g.m * g.oh * g.ow, b,
-                       f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, lanes, 1, g.tiles, 0};
+                       f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, lanes, 0};
         fwd_parallel_for(g.c, 65536 / (g.tiles * 150 + 1) + 1, input_transform, &j);
         if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
-        /* 36 products, split further by columns when there are few per thread */
-        int64_t panels = (g.tiles + NN_NR - 1) / NN_NR;
-        int64_t blocks = (4 * nt + NXI - 1) / NXI;
-        if (blocks > panels) blocks = panels;
-        if (blocks < 1) blocks = 1;
-        j.cols = (panels + blocks - 1) / blocks * NN_NR;
-        j.col_blocks = (g.tiles + j.cols - 1) / j.cols;
-        fwd_parallel_for(NXI * j.col_blocks, 1, gemm_tasks, &j);
-        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
+        if (!nn_winograd_products(NXI, g.m, g.c, g.tiles, u, u_packed, v, g.ldv, mo))
+            return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
         fwd_parallel_for(g.m, 65536 / (g.tiles * 100 + 1) + 1, output_transform, &j);
     }
     return FWD_OK;

@@ -182,6 +182,12 @@ const float *nn_conv_subsample(const fwd_kernel_ctx *k, const nn_conv_shape *s, 
  * all images with u packed per position (nn_pack_a) when u_packed, else
  * row-major. */
 void nn_winograd_weights(const float *w, int64_t m, int64_t c, float *u);
+/* The products of a Winograd convolution, over the pool: for each of the
+ * positions xi, M[xi] (m x tiles) = U[xi] (m x c; packed as the GEMM's A
+ * when u_packed, consecutive at m * c floats) @ V[xi] (packed B panels,
+ * ldv floats apart). False when out of memory. */
+bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles, const float *u, bool u_packed,
+                          const float *v, int64_t ldv, float *mo);
 void nn_winograd_unweights(const float *u, int64_t m, int64_t c, float *w);
 bool nn_winograd_applies(const nn_conv_shape *s);
 fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
