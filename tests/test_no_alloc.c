@@ -123,7 +123,6 @@ static const struct {
 } allocating[] = {
     {"test_loop11", "Loop: the scan outputs grow per iteration"},
     {"test_scan9_sum", "Scan: the body runs as a subgraph with its own values"},
-    {"test_scan_sum", "Scan: the body runs as a subgraph with its own values"},
     {"test_if", "If: the taken branch runs as a subgraph with its own values"},
     {"zoo/models/dlrm/", "its embedding bags export as a Loop over the bags"},
 };
