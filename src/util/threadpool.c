@@ -112,7 +112,8 @@ int fwd_num_threads(void)
 
 int fwd_parallel_max_calls(void) { return fwd_num_threads() * 4; }
 
-void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
+/* fwd_parallel_for with at most max_chunks chunks. */
+static void parallel_run(int64_t n, int64_t grain, int64_t max_chunks, fwd_range_fn fn, void *arg)
 {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
@@ -121,7 +122,6 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
         fn(arg, 0, n);
         return;
     }
-    int64_t max_chunks = fwd_parallel_max_calls();
     int64_t nchunks = (n + grain - 1) / grain;
     if (nchunks > max_chunks) nchunks = max_chunks;
     job j = {.fn = fn, .arg = arg, .n = n};
@@ -151,3 +151,10 @@ void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
     while (atomic_load(&j.refs) > 0) CPU_RELAX(); /* workers leaving run_chunks */
     atomic_flag_clear(&pool.busy);
 }
+
+void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg)
+{
+    parallel_run(n, grain, fwd_parallel_max_calls(), fn, arg);
+}
+
+void fwd_parallel_tasks(int64_t n, fwd_range_fn fn, void *arg) { parallel_run(n, 1, n, fn, arg); }

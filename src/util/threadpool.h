@@ -13,6 +13,11 @@ typedef void (*fwd_range_fn)(void *arg, int64_t begin, int64_t end);
 
 /* Run fn over [0, n) in chunks of at least grain items, in parallel. */
 void fwd_parallel_for(int64_t n, int64_t grain, fwd_range_fn fn, void *arg);
+/* Run fn over [0, n), each item its own chunk, taken by whichever thread
+ * is free: for a few heavy items whose count is not a multiple of the
+ * threads (36 Winograd positions in 8 chunks of 4 or 5 left one thread
+ * idle for up to 5 positions at the end of every loop). */
+void fwd_parallel_tasks(int64_t n, fwd_range_fn fn, void *arg);
 /* The most calls of fn one fwd_parallel_for makes (each on a disjoint
  * range): kernels size per-call scratch by it. */
 int fwd_parallel_max_calls(void);

@@ -295,7 +295,7 @@ bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles
     if (blocks < 1) blocks = 1;
     wino_products j = {m, c, tiles, ldv, 1, (panels + blocks - 1) / blocks * NN_NR, u, u_packed, v, mo, 0};
     j.col_blocks = (tiles + j.cols - 1) / j.cols;
-    fwd_parallel_for(positions * j.col_blocks, 1, product_tasks, &j);
+    fwd_parallel_tasks(positions * j.col_blocks, product_tasks, &j);
     return !j.failed;
 }
 
