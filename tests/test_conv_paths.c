@@ -8,7 +8,10 @@
  * without (im2col), both checked. Shapes cover channels that are
  * not multiples of 8 or 16, odd and tiny images, kernels 1x1 to 7x7,
  * strides 2 and 3 (also unequal), pads 0/1/3 (also asymmetric), batches,
- * every fused activation, filter counts that the builder cannot pack.
+ * every fused activation, filter counts that the builder cannot pack,
+ * dilation 2; filter counts in 32-wide steps run the transposed product
+ * that reads the pixels in place (conv_transposed.c), strided or with few
+ * output pixels.
  *
  *   test_conv_paths          FWD_NO_AVX512=1 runs the AVX2 kernels
  */
@@ -28,34 +31,49 @@ typedef struct ccase {
     int64_t pads[4]; /* top, left, bottom, right */
     int residual;
     const char *act; /* ONNX op, or NULL */
+    int64_t dil;     /* dilation (both axes); 0 is 1 */
 } ccase;
 
 static const ccase cases[] = {
-    {1, 16, 8, 8, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu"},
-    {1, 17, 17, 19, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 1, "Relu"},
-    {2, 37, 14, 14, 48, 3, 3, 2, 2, {1, 1, 1, 1}, 1, NULL},
-    {1, 20, 9, 23, 24, 3, 3, 2, 2, {0, 0, 0, 0}, 0, "LeakyRelu"},
-    {1, 32, 28, 28, 48, 3, 3, 2, 2, {1, 1, 1, 1}, 1, "Clip"},
-    {3, 19, 7, 7, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Sigmoid"},
-    {1, 64, 56, 56, 64, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu"},
-    {1, 21, 5, 6, 24, 3, 3, 2, 2, {1, 0, 0, 1}, 0, "Tanh"},
-    {1, 24, 31, 70, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "HardSwish"},
-    {1, 40, 12, 9, 72, 3, 3, 2, 2, {0, 1, 2, 1}, 1, "Relu"},
-    {1, 16, 13, 11, 16, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu"}, /* M not whole AVX-512 tiles */
-    {2, 18, 11, 13, 40, 3, 3, 3, 2, {1, 1, 1, 1}, 1, "Relu"},
-    {1, 16, 15, 15, 24, 5, 5, 2, 2, {2, 2, 2, 2}, 0, NULL},
-    {1, 16, 10, 12, 20, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu"}, /* not packable: im2col */
+    {1, 16, 8, 8, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu", 0},
+    {1, 17, 17, 19, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 1, "Relu", 0},
+    {2, 37, 14, 14, 48, 3, 3, 2, 2, {1, 1, 1, 1}, 1, NULL, 0},
+    {1, 20, 9, 23, 24, 3, 3, 2, 2, {0, 0, 0, 0}, 0, "LeakyRelu", 0},
+    {1, 32, 28, 28, 48, 3, 3, 2, 2, {1, 1, 1, 1}, 1, "Clip", 0},
+    {3, 19, 7, 7, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Sigmoid", 0},
+    {1, 64, 56, 56, 64, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu", 0},
+    {1, 21, 5, 6, 24, 3, 3, 2, 2, {1, 0, 0, 1}, 0, "Tanh", 0},
+    {1, 24, 31, 70, 24, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "HardSwish", 0},
+    {1, 40, 12, 9, 72, 3, 3, 2, 2, {0, 1, 2, 1}, 1, "Relu", 0},
+    {1, 16, 13, 11, 16, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu", 0}, /* M not whole AVX-512 tiles */
+    {2, 18, 11, 13, 40, 3, 3, 3, 2, {1, 1, 1, 1}, 1, "Relu", 0},
+    {1, 16, 15, 15, 24, 5, 5, 2, 2, {2, 2, 2, 2}, 0, NULL, 0},
+    {1, 16, 10, 12, 20, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Relu", 0}, /* not packable: im2col */
     /* first convs: few channels, gathered taps */
-    {1, 3, 224, 224, 64, 7, 7, 2, 2, {3, 3, 3, 3}, 0, "Relu"},
-    {2, 3, 33, 29, 24, 7, 7, 2, 2, {3, 3, 3, 3}, 1, "Relu"},
-    {1, 1, 20, 20, 8, 5, 5, 2, 2, {2, 2, 2, 2}, 0, NULL},
-    {1, 4, 19, 17, 32, 3, 3, 2, 2, {0, 1, 1, 0}, 0, "LeakyRelu"},
-    {1, 3, 9, 9, 24, 4, 4, 4, 4, {0, 0, 0, 0}, 0, NULL},
+    {1, 3, 224, 224, 64, 7, 7, 2, 2, {3, 3, 3, 3}, 0, "Relu", 0},
+    {2, 3, 33, 29, 24, 7, 7, 2, 2, {3, 3, 3, 3}, 1, "Relu", 0},
+    {1, 1, 20, 20, 8, 5, 5, 2, 2, {2, 2, 2, 2}, 0, NULL, 0},
+    {1, 4, 19, 17, 32, 3, 3, 2, 2, {0, 1, 1, 0}, 0, "LeakyRelu", 0},
+    {1, 3, 9, 9, 24, 4, 4, 4, 4, {0, 0, 0, 0}, 0, NULL, 0},
     /* 1x1 strided: subsampled input */
-    {1, 64, 56, 56, 128, 1, 1, 2, 2, {0, 0, 0, 0}, 1, "Relu"},
-    {2, 13, 9, 11, 24, 1, 1, 2, 2, {0, 0, 0, 0}, 1, "Relu"},
-    {1, 20, 10, 15, 30, 1, 1, 2, 3, {0, 0, 0, 0}, 0, "Sigmoid"},
-    {1, 33, 14, 14, 40, 1, 1, 2, 2, {0, 0, 0, 0}, 0, NULL},
+    {1, 64, 56, 56, 128, 1, 1, 2, 2, {0, 0, 0, 0}, 1, "Relu", 0},
+    {2, 13, 9, 11, 24, 1, 1, 2, 2, {0, 0, 0, 0}, 1, "Relu", 0},
+    {1, 20, 10, 15, 30, 1, 1, 2, 3, {0, 0, 0, 0}, 0, "Sigmoid", 0},
+    {1, 33, 14, 14, 40, 1, 1, 2, 2, {0, 0, 0, 0}, 0, NULL, 0},
+    /* filters in whole 32-wide steps: the transposed product reading the
+     * pixels in place (AVX-512), strided or with few output pixels */
+    {2, 37, 14, 14, 64, 3, 3, 2, 2, {1, 1, 1, 1}, 1, NULL, 0},
+    {1, 21, 13, 23, 32, 3, 3, 2, 2, {1, 0, 0, 1}, 1, "Tanh", 0},
+    {1, 24, 31, 70, 96, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "HardSwish", 0},
+    {2, 18, 11, 13, 32, 3, 3, 3, 2, {1, 1, 1, 1}, 1, "Clip", 0},
+    {3, 19, 7, 7, 64, 3, 3, 2, 2, {1, 1, 1, 1}, 0, "Sigmoid", 0},
+    {1, 40, 12, 9, 96, 5, 5, 2, 2, {2, 2, 2, 2}, 1, "LeakyRelu", 0},
+    {2, 3, 33, 29, 64, 7, 7, 2, 2, {3, 3, 3, 3}, 1, "Relu", 0},
+    {1, 16, 17, 15, 32, 3, 3, 2, 2, {2, 2, 2, 2}, 0, "Relu", 2},
+    {1, 64, 7, 7, 64, 3, 3, 1, 1, {1, 1, 1, 1}, 1, "Relu", 0},
+    {1, 40, 7, 7, 32, 1, 1, 1, 1, {0, 0, 0, 0}, 1, NULL, 0},
+    {2, 16, 5, 9, 64, 3, 3, 1, 1, {0, 2, 1, 0}, 0, "Sigmoid", 0},
+    {1, 24, 9, 9, 32, 3, 3, 1, 1, {2, 2, 2, 2}, 1, "Relu", 2},
 };
 
 static double act_ref(const char *act, double v)
@@ -84,6 +102,10 @@ static unsigned char *make_model(const ccase *t, const float *w, const float *b,
     attr_ints(&attrs, "strides", st, 2);
     int64_t pads[4] = {t->pads[0], t->pads[1], t->pads[2], t->pads[3]};
     attr_ints(&attrs, "pads", pads, 4);
+    if (t->dil > 1) {
+        const int64_t d[2] = {t->dil, t->dil};
+        attr_ints(&attrs, "dilations", d, 2);
+    }
     const char *conv_in[3] = {"x", "w", "b"};
     const char *last = "conv";
     node(&g, "Conv", conv_in, 3, last, &attrs);
@@ -180,8 +202,9 @@ static double run_path(const char *what, const unsigned char *model, size_t size
 
 static void run_case(const ccase *t)
 {
-    int64_t oh = (t->h + t->pads[0] + t->pads[2] - t->kh) / t->sh + 1;
-    int64_t ow = (t->w + t->pads[1] + t->pads[3] - t->kw) / t->sw + 1;
+    int64_t dil = t->dil > 1 ? t->dil : 1;
+    int64_t oh = (t->h + t->pads[0] + t->pads[2] - dil * (t->kh - 1) - 1) / t->sh + 1;
+    int64_t ow = (t->w + t->pads[1] + t->pads[3] - dil * (t->kw - 1) - 1) / t->sw + 1;
     int64_t kk = t->kh * t->kw;
     int64_t nx = t->n * t->c * t->h * t->w, ny = t->n * t->m * oh * ow, nw = t->m * t->c * kk;
     float *x = malloc(sizeof(float) * (size_t)nx), *z = malloc(sizeof(float) * (size_t)ny);
@@ -202,7 +225,8 @@ static void run_case(const ccase *t)
                     for (int64_t c = 0; c < t->c; c++)
                         for (int64_t ky = 0; ky < t->kh; ky++)
                             for (int64_t kx = 0; kx < t->kw; kx++) {
-                                int64_t iy = oy * t->sh + ky - t->pads[0], ix = ox * t->sw + kx - t->pads[1];
+                                int64_t iy = oy * t->sh + ky * dil - t->pads[0];
+                                int64_t ix = ox * t->sw + kx * dil - t->pads[1];
                                 if (iy < 0 || iy >= t->h || ix < 0 || ix >= t->w) continue;
                                 s += (double)x[((n * t->c + c) * t->h + iy) * t->w + ix] *
                                      w[((m * t->c + c) * t->kh + ky) * t->kw + kx];
@@ -231,9 +255,9 @@ static void run_case(const ccase *t)
     in[1].data = z;
     in[1].size = sizeof(float) * (size_t)ny;
     char what[200];
-    snprintf(what, sizeof what, "n%lld c%lld %lldx%lld m%lld k%lldx%lld s%lldx%lld pads %lld,%lld,%lld,%lld%s %s",
+    snprintf(what, sizeof what, "n%lld c%lld %lldx%lld m%lld k%lldx%lld s%lldx%lld d%lld pads %lld,%lld,%lld,%lld%s %s",
              (long long)t->n, (long long)t->c, (long long)t->h, (long long)t->w, (long long)t->m, (long long)t->kh,
-             (long long)t->kw, (long long)t->sh, (long long)t->sw, (long long)t->pads[0], (long long)t->pads[1],
+             (long long)t->kw, (long long)t->sh, (long long)t->sw, (long long)dil, (long long)t->pads[0], (long long)t->pads[1],
              (long long)t->pads[2], (long long)t->pads[3], t->residual ? " +z" : "", t->act ? t->act : "");
     const char *paths[2] = {"1", NULL};
     for (int p = 0; p < 2; p++) {

@@ -468,7 +468,9 @@ fwd_status nn_conv_weight(const fwd_kernel_ctx *k, const nn_conv_shape *s, const
     if (tw != 0) {
         if (mr != 0 || tw != NN_NR || s->group != 1 || m % NN_NR != 0)
             return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "transposed packed weight does not fit");
-        if (s->g.out_size <= NN_CONV_T_MAX_P) {
+        /* more pixels (a run's shape, or an engine built with AVX-512
+         * running without): the ordinary product on the unpacked weight */
+        if (s->g.out_size <= NN_CONV_T_MAX_P || nn_conv_t_direct_applies(s)) {
             f->wtp = w->data;
             return FWD_OK;
         }

@@ -16,6 +16,14 @@
  * GEMM's A (tiles of the kernel's row count, nn_im2col_pack_panels). Each
  * task computes a block of filters into scratch, transposes it into Y and
  * applies the bias, the residual and the activation to those rows.
+ *
+ * With AVX-512 the kernel reads the pixels where they are instead
+ * (nn_gemm_tile_offsets): a register tile is up to 8 pixels of one output
+ * row by 32 filters, row r of k step (c, kh, kw) being the input at
+ * offset kofs[c, kh, kw] + r * stride from the tile's first window. No
+ * im2col, and a stride costs nothing (the pixels are broadcasts), so the
+ * strided convolutions run here too (conv_t_direct_suits). The tile is
+ * transposed in registers into Y's rows with the epilogue.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -115,6 +123,179 @@ static void filter_blocks(void *arg, int64_t t0, int64_t t1)
     }
 }
 
+/* ---- AVX-512: pixels read in place ---- */
+
+/* Filters per task block: their packed weights (K x 32 floats per 32)
+ * stay in L2 while the block sweeps its pixels. */
+#define DIRECT_BLOCK_BYTES ((int64_t)384 << 10)
+
+typedef struct direct_job {
+    const nn_conv_shape *s;
+    const float *xp;       /* this image, padded: c planes of hp x wp */
+    int64_t hp, wp;
+    const int32_t *kofs;   /* offset of each k step (c, kh, kw) in xp */
+    const float *wt;       /* W^T in 16-column panels */
+    float *y;              /* this image's output */
+    nn_epilogue e;
+    int64_t P, K, tw, ntx, cols, bands;
+} direct_job;
+
+/* The tile t (mr <= 8 pixels x 32 filters, ld 32) into Y's rows f0..f0+31
+ * at pixel p0 (ld P), with the epilogue e (already at (f0, p0)): 8 x 8
+ * blocks transposed in registers. */
+__attribute__((target("avx512f,avx512vl"))) static void store_tile(const float *t, int mr, float *y, int64_t P,
+                                                                   const nn_epilogue *e)
+{
+    __mmask8 m = (__mmask8)((1u << mr) - 1);
+    bool simple = e->act == NN_ACT_NONE || e->act == NN_ACT_RELU || e->act == NN_ACT_CLIP || e->act == NN_ACT_LEAKY;
+    for (int q = 0; q < 4; q++) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++) r[i] = i < mr ? _mm256_loadu_ps(t + i * 2 * NN_NR + 8 * q) : _mm256_setzero_ps();
+        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        __m256 v[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                       _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                       _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                       _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+        for (int i = 0; i < 8; i++) {
+            int64_t f = 8 * q + i; /* filter, Y's row */
+            __m256 x = v[i];
+            if (e->alpha != 1.0f) x = _mm256_mul_ps(x, _mm256_set1_ps(e->alpha));
+            for (int a = 0; a < 2; a++) {
+                const nn_addend *ad = &e->add[a];
+                if (!ad->p) continue;
+                const float *pa = ad->p + f * ad->rs;
+                x = _mm256_add_ps(x, ad->cs == 0 ? _mm256_set1_ps(pa[0]) : _mm256_maskz_loadu_ps(m, pa));
+            }
+            switch (e->act) {
+            case NN_ACT_RELU: x = _mm256_max_ps(_mm256_setzero_ps(), x); break;
+            case NN_ACT_CLIP:
+                x = _mm256_min_ps(_mm256_set1_ps(e->act_b), _mm256_max_ps(_mm256_set1_ps(e->act_a), x));
+                break;
+            case NN_ACT_LEAKY:
+                x = _mm256_mask_mul_ps(x, _mm256_cmp_ps_mask(x, _mm256_setzero_ps(), _CMP_LT_OQ), x,
+                                       _mm256_set1_ps(e->act_a));
+                break;
+            default: break;
+            }
+            float *yr = y + f * P;
+            _mm256_mask_storeu_ps(yr, m, x);
+            if (!simple) nn_act_apply(e->act, e->act_a, e->act_b, yr, mr);
+        }
+    }
+}
+
+static void direct_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    const direct_job *j = arg;
+    const nn_geom3 *g = &j->s->g;
+    const int64_t M = j->s->m, OH = g->out[1], OW = g->out[2];
+    float t[8 * 2 * NN_NR];
+    for (int64_t task = t0; task < t1; task++) {
+        int64_t blk = task / j->bands, band = task % j->bands;
+        int64_t f0 = blk * j->cols, f1 = f0 + j->cols < M ? f0 + j->cols : M;
+        int64_t y0 = band * OH / j->bands, y1 = (band + 1) * OH / j->bands;
+        for (int64_t oy = y0; oy < y1; oy++)
+            for (int64_t tx = 0; tx < j->ntx; tx++) {
+                int64_t ox0 = tx * j->tw, mr = OW - ox0 < j->tw ? OW - ox0 : j->tw;
+                const float *xt = j->xp + oy * g->s[1] * j->wp + ox0 * g->s[2];
+                int64_t p0 = oy * OW + ox0;
+                for (int64_t f = f0; f < f1; f += 2 * NN_NR) {
+                    nn_gemm_tile_offsets((int)mr, j->K, xt, g->s[2], j->kofs, j->wt + f * j->K, NN_NR * j->K, t);
+                    nn_epilogue e = nn_epilogue_at(&j->e, f, p0);
+                    store_tile(t, (int)mr, j->y + f * j->P + p0, j->P, &e);
+                }
+            }
+    }
+}
+
+typedef struct pad_job {
+    const float *x;
+    float *xp;
+    int64_t ih, iw, hp, wp, pt, pl;
+} pad_job;
+
+static void pad_planes(void *arg, int64_t c0, int64_t c1)
+{
+    const pad_job *p = arg;
+    for (int64_t c = c0; c < c1; c++) {
+        float *d = p->xp + c * p->hp * p->wp;
+        const float *src = p->x + c * p->ih * p->iw;
+        memset(d, 0, sizeof(float) * (size_t)(p->pt * p->wp));
+        for (int64_t r = 0; r < p->ih && p->pt + r < p->hp; r++) {
+            float *dr = d + (p->pt + r) * p->wp;
+            int64_t n = p->iw < p->wp - p->pl ? p->iw : p->wp - p->pl;
+            memset(dr, 0, sizeof(float) * (size_t)p->pl);
+            memcpy(dr + p->pl, src + r * p->iw, sizeof(float) * (size_t)n);
+            memset(dr + p->pl + n, 0, sizeof(float) * (size_t)(p->wp - p->pl - n));
+        }
+        for (int64_t r = p->pt + p->ih; r < p->hp; r++) memset(d + r * p->wp, 0, sizeof(float) * (size_t)p->wp);
+    }
+}
+
+/* Rows and columns of the padded input the windows reach. */
+static void padded_extent(const nn_geom3 *g, int64_t *hp, int64_t *wp)
+{
+    int64_t h = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    int64_t w = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
+    *hp = h > g->in[1] + g->p[1] ? h : g->in[1] + g->p[1];
+    *wp = w > g->in[2] + g->p[2] ? w : g->in[2] + g->p[2];
+}
+
+bool nn_conv_t_direct_applies(const nn_conv_shape *s)
+{
+    const nn_geom3 *g = &s->g;
+    if (!nn_gemm_reads_b_in_place() || s->group != 1 || s->m % (2 * NN_NR) != 0) return false;
+    if (g->in[0] != 1 || g->out[0] != 1 || g->k[0] != 1) return false; /* 2-D (or 1-D) only */
+    int64_t hp, wp;
+    padded_extent(g, &hp, &wp);
+    return s->c * hp * wp < INT32_MAX && s->c * g->k_size < INT32_MAX;
+}
+
+static fwd_status conv_direct(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x, const float *wt,
+                              const float *b, const nn_conv_fuse *f, float *y)
+{
+    const nn_geom3 *g = &s->g;
+    const int64_t P = g->out_size, K = s->c * g->k_size, M = s->m, OW = g->out[2];
+    int64_t hp, wp;
+    padded_extent(g, &hp, &wp);
+    bool pad = hp != g->in[1] || wp != g->in[2] || g->p[1] != 0 || g->p[2] != 0;
+    size_t plane_floats = pad ? (size_t)(s->c * hp * wp) : 0;
+    /* the padded image, then the k-step offsets */
+    float *buf = nn_scratch(4, plane_floats + (size_t)K + 48);
+    if (!buf) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the padded input");
+    int32_t *kofs = (int32_t *)(buf + plane_floats);
+    for (int64_t c = 0, p = 0; c < s->c; c++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++)
+                kofs[p++] = (int32_t)(c * hp * wp + kh * g->d[1] * wp + kw * g->d[2]);
+    for (int64_t p = K; p < K + 48; p++) kofs[p] = 0; /* the kernel prefetches 48 steps ahead */
+    int64_t nt = fwd_num_threads();
+    int64_t steps = (DIRECT_BLOCK_BYTES / (K * 2 * NN_NR * (int64_t)sizeof(float)));
+    if (steps < 1) steps = 1;
+    int64_t cols = steps * 2 * NN_NR < M ? steps * 2 * NN_NR : M, blocks = (M + cols - 1) / cols;
+    int64_t bands = (4 * nt + blocks - 1) / blocks;
+    if (bands > g->out[1]) bands = g->out[1];
+    int64_t ntx = (OW + 7) / 8, tw = (OW + ntx - 1) / ntx;
+    for (int64_t n = 0; n < s->n; n++) {
+        const float *xn = x + n * s->c * g->in_size;
+        if (pad) {
+            pad_job pj = {xn, buf, g->in[1], g->in[2], hp, wp, g->p[1], g->p[2]};
+            fwd_parallel_for(s->c, 16, pad_planes, &pj);
+        }
+        direct_job j = {s, pad ? buf : xn, hp, wp, kofs, wt, y + n * M * P, nn_conv_epilogue(s, b, f, n, 0),
+                        P, K, tw, ntx, cols, bands};
+        fwd_parallel_tasks(blocks * bands, direct_tasks, &j);
+    }
+    return FWD_OK;
+}
+
 fwd_status nn_conv_transposed(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                               const float *wt, const float *b, const nn_conv_fuse *f, float *y)
 {
@@ -122,6 +303,7 @@ fwd_status nn_conv_transposed(const fwd_kernel_ctx *k, const nn_conv_shape *s, c
     if (s->group != 1 || M % NN_NR != 0)
         return cpu_kernel_error(k, FWD_ERR_INTERNAL, "transposed convolution needs group 1 and whole panels");
     if (s->n * M * P == 0) return FWD_OK;
+    if (nn_conv_t_direct_applies(s)) return conv_direct(k, s, x, wt, b, f, y);
     int mr = nn_gemm_tile_rows();
     float *ap = nn_scratch(4, (size_t)nn_packed_a_floats(P, K));
     if (!ap) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for im2col");

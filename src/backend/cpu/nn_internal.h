@@ -158,6 +158,9 @@ nn_epilogue nn_conv_epilogue(const nn_conv_shape *s, const float *b, const nn_co
 bool nn_conv_t_worthwhile(int64_t p);
 fwd_status nn_conv_transposed(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                               const float *wt, const float *b, const nn_conv_fuse *f, float *y);
+/* Whether nn_conv_transposed reads the pixels in place for s (AVX-512,
+ * 2-D, group 1, M a multiple of 32): then strides cost it nothing. */
+bool nn_conv_t_direct_applies(const nn_conv_shape *s);
 
 /* Strided 2-D convolutions on stride-phase planes (conv_phase.c): whether
  * s qualifies (2-D, group 1, dilation 1, a stride above 1); the weights

@@ -143,6 +143,16 @@ bool nn_gemm(const nn_gemm_args *g);
 /* The same on the calling thread only (for use inside parallel loops). */
 bool nn_gemm_serial(const nn_gemm_args *g);
 
+/* One AVX-512 register tile of a convolution read in place (only when
+ * nn_gemm_reads_b_in_place()): t (mr x 32, row-major, ld 32) = A @ B
+ * with A's row r (r < mr <= 8) at k step p being x[kofs[p] + r * xs]
+ * (mr output pixels whose input windows lie xs floats apart, kofs the
+ * offsets of the kernel's taps, readable to kofs[kc + 15]: the kernel
+ * prefetches 16 steps ahead) and B two 16-column panels (b and
+ * b + bnext) of kc rows. */
+void nn_gemm_tile_offsets(int mr, int64_t kc, const float *x, int64_t xs, const int32_t *kofs, const float *b,
+                          int64_t bnext, float *t);
+
 /* Rows a GEMV call handles at once (nn_gemv takes any number, in groups). */
 #define NN_GEMV_MAX_ROWS 3
 

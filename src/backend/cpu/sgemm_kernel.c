@@ -24,6 +24,11 @@
  */
 #define A_PTR(packed, MR, a, lda, r, p) ((packed) ? (a) + (p) * (MR) + (r) : (a) + (r) * (lda) + (p))
 
+/* How the wide AVX-512 kernel reads A: in place, packed, or row r of k
+ * step p at a[kofs[p] + r * lda] (a convolution's input pixels, read
+ * where they are: nn_gemm_tile_offsets). */
+enum { A_IN_PLACE, A_PACKED, A_OFFSETS };
+
 /* C tile (mr x 8 or 16 columns) = (accum ? C : 0) + A tile @ B panel
  * slice (kc x 16). */
 static inline __attribute__((always_inline)) void ukr(const int mr, const bool wide, const bool packed,
@@ -220,8 +225,9 @@ ukr512(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
 /* 8 x 32 tiles: two zmm per row from two adjacent 16-column panels (b
  * and b + bnext); 16 accumulators, 2 loads and 8 broadcasts per 16 FMAs. */
 __attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
-ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b,
-        int64_t bnext, int64_t bstep, float *c, int64_t ldc, bool accum, __mmask16 mask1, const reg_epi *e)
+ukr512w_a(const int mr, const int amode, int64_t kc, const float *a, int64_t lda, const int32_t *kofs,
+          const float *b, int64_t bnext, int64_t bstep, float *c, int64_t ldc, bool accum, __mmask16 mask1,
+          const reg_epi *e)
 {
     __m512 acc0[MR512], acc1[MR512];
     for (int r = 0; r < mr; r++) {
@@ -239,11 +245,19 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
          * from memory while this one sweeps its row tiles */
         _mm_prefetch((const char *)(b + 2 * bnext), _MM_HINT_T1);
         _mm_prefetch((const char *)(b2 + 2 * bnext), _MM_HINT_T1);
+        if (amode == A_OFFSETS) {
+            /* the pixels of a later k step: scattered over the input's
+             * planes and rows, where the hardware prefetchers miss them */
+            const float *ahead_a = a + kofs[p + 3 * PF_STEPS];
+            _mm_prefetch((const char *)ahead_a, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead_a + (mr - 1) * lda), _MM_HINT_T0);
+        }
         __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b2);
         b += bstep;
         b2 += bstep;
         for (int r = 0; r < mr; r++) {
-            __m512 av = _mm512_set1_ps(*A_PTR(packed, MR512, a, lda, r, p));
+            __m512 av = _mm512_set1_ps(amode == A_OFFSETS ? a[kofs[p] + r * lda]
+                                                          : *A_PTR(amode == A_PACKED, MR512, a, lda, r, p));
             acc0[r] = _mm512_fmadd_ps(av, bv0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(av, bv1, acc1[r]);
         }
@@ -261,6 +275,14 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
         _mm512_storeu_ps(cr, acc0[r]);
         _mm512_mask_storeu_ps(cr + 16, mask1, acc1[r]);
     }
+}
+
+/* ukr512w with A packed (true) or read in place (false). */
+__attribute__((target("avx512f,avx512vl"))) static inline __attribute__((always_inline)) void
+ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda, const float *b, int64_t bnext,
+        int64_t bstep, float *c, int64_t ldc, bool accum, __mmask16 mask1, const reg_epi *e)
+{
+    ukr512w_a(mr, packed ? A_PACKED : A_IN_PLACE, kc, a, lda, NULL, b, bnext, bstep, c, ldc, accum, mask1, e);
 }
 
 #define UKR512W_CASES(PACKED)                                                                \
@@ -711,4 +733,20 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
         }
     }
     return true;
+}
+
+__attribute__((target("avx512f,avx512vl"))) void nn_gemm_tile_offsets(int mr, int64_t kc, const float *x, int64_t xs, const int32_t *kofs, const float *b,
+                          int64_t bnext, float *t)
+{
+    reg_epi re = {0};
+    switch (mr) {
+    case 8: ukr512w_a(8, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 7: ukr512w_a(7, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 6: ukr512w_a(6, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 5: ukr512w_a(5, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 4: ukr512w_a(4, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 3: ukr512w_a(3, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    case 2: ukr512w_a(2, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    default: ukr512w_a(1, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
+    }
 }
