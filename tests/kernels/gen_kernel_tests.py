@@ -104,6 +104,18 @@ def main():
                                     helper.make_node("Add", ["t", "z0"], ["u"]),
                                     helper.make_node("Relu", ["u"], ["y"])],
           [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
+    # last column tiles read in place: 196 = 6 * 32 + 4 (narrow), 100 =
+    # 3 * 32 + 4, 40 = 32 + 8, 144 = 4 * 32 + 16; odd k slices (257 ->
+    # 129 + 128, 33) for the narrow kernel's odd last step
+    for h, wd, c in ((14, 14, 257), (10, 10, 33), (5, 8, 64), (12, 12, 300)):
+        x, z0 = rnd(rng, 1, c, h, wd), rnd(rng, 1, 40, h, wd)
+        w, bias = rnd(rng, 40, c, 1, 1) * 0.1, rnd(rng, 40)
+        conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+        y = np.maximum(conv + bias[None, :, None, None] + z0, 0)
+        write(f"test_conv1x1_{h}x{wd}_c{c}", [helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
+                                              helper.make_node("Add", ["t", "z0"], ["u"]),
+                                              helper.make_node("Relu", ["u"], ["y"])],
+              [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
     x, w, bias = rnd(rng, 2, 24, 7, 7), rnd(rng, 20, 24, 3, 3) * 0.2, rnd(rng, 20)
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
     y = np.zeros((2, 20, 7, 7))
