@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/elementwise_fastmath512.h"
 #include "backend/cpu/sgemm.h"
 
 #define NN_KC NN_GEMM_KC
@@ -174,9 +175,23 @@ epi512(const reg_epi *e, __m512 v, int r, int col0, __mmask16 mask)
         v = _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(e->slope));
         break;
     }
+    /* the 16-lane functions of the arrays (nn_act_apply): the same values */
+    case NN_ACT_GELU: v = fm_gelu16(v); break;
+    case NN_ACT_GELU_TANH: v = fm_gelu_tanh16(v); break;
+    case NN_ACT_SIGMOID: v = fm_sigmoid16(v); break;
+    case NN_ACT_SILU: v = fm_silu16(v); break;
+    case NN_ACT_TANH: v = fm_tanh16(v); break;
     default: break;
     }
     return v;
+}
+
+/* Whether epi512 applies act (the rest runs on the stored tile). */
+static bool act_in_zmm(nn_act_kind act)
+{
+    return act == NN_ACT_NONE || act == NN_ACT_RELU || act == NN_ACT_CLIP || act == NN_ACT_LEAKY ||
+           act == NN_ACT_GELU || act == NN_ACT_GELU_TANH || act == NN_ACT_SIGMOID || act == NN_ACT_SILU ||
+           act == NN_ACT_TANH;
 }
 
 /* Prefetches the rows of a tile's C and of its full-matrix addends (a
@@ -499,7 +514,8 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
     if (late) {
         nn_epilogue_apply(e, c, ldc, mr, nr);
     } else if (e->act != NN_ACT_NONE && e->act != NN_ACT_RELU && e->act != NN_ACT_CLIP &&
-               e->act != NN_ACT_LEAKY) {
+               e->act != NN_ACT_LEAKY && (nr <= 8 || !act_in_zmm(e->act))) {
+        /* the 256-bit tiles (epi256) and the rarer activations */
         for (int r = 0; r < mr; r++) nn_act_apply(e->act, e->act_a, e->act_b, c + r * ldc, nr);
     }
 }
