@@ -10,9 +10,9 @@
  * taken row by row with the vectorised exp, and a second GEMM writes the
  * rows of Y directly. Other float dtypes go through float32 copies.
  *
- * Scratch (the offsets and one score block per chunk) comes from the
- * kernel's workspace in one request; the work units are dealt into a
- * fixed number of chunks so each chunk owns one score block.
+ * The offsets come from the kernel's workspace; each thread computes its
+ * score blocks in its own scratch (nn_scratch slot 1), so the work units
+ * are dealt into as many chunks as their size allows, taken dynamically.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,6 @@ typedef struct att_job {
     int64_t rows;     /* query rows per work unit */
     int64_t n_tiles;  /* row blocks per (batch, head) */
     int64_t n_units, n_chunks;
-    float *blocks;    /* n_chunks score blocks of rows * Skv floats */
     bool k_trans;
     float scale;
     const int64_t *off; /* per (batch, head): element offsets of its Q, K,
@@ -96,10 +95,13 @@ static void att_units(att_job *j, float *sc, int64_t beg, int64_t end)
 static void att_task(void *arg, int64_t c0, int64_t c1)
 {
     att_job *j = arg;
-    for (int64_t c = c0; c < c1; c++) {
-        float *sc = j->blocks + c * j->rows * j->Skv;
-        att_units(j, sc, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
+    /* this thread's score block (scratch slot 1: the products use 0 and 3) */
+    float *sc = nn_scratch(1, (size_t)(j->rows * j->Skv));
+    if (!sc) {
+        j->failed = 1;
+        return;
     }
+    for (int64_t c = c0; c < c1; c++) att_units(j, sc, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
 }
 
 
@@ -289,19 +291,15 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
     j.rows = rows;
     j.n_tiles = (S + rows - 1) / rows;
     j.n_units = BH * j.n_tiles;
-    /* chunks of at least ~100K multiply-adds, at most two per thread */
+    /* chunks of at least ~100K multiply-adds, taken one at a time by
+     * whichever thread is free (BERT-base: one head each; two chunks per
+     * thread of 3 heads left one thread up to 3 heads idle) */
     int64_t work = BH * S * Skv * (D + Dv);
     int64_t chunks = work / 100000;
-    int64_t most = 2 * (int64_t)fwd_num_threads();
-    chunks = chunks > most ? most : chunks;
     chunks = chunks > j.n_units ? j.n_units : chunks;
     j.n_chunks = chunks < 1 ? 1 : chunks;
-    size_t off_bytes = ((size_t)BH * ATT_OFFS * sizeof(int64_t) + 63) & ~(size_t)63;
-    size_t block_bytes = (size_t)(j.n_chunks * rows * Skv) * sizeof(float);
-    char *scratch = fwd_kernel_scratch(k, off_bytes + block_bytes);
-    if (!scratch) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the score blocks");
-    int64_t *off = (int64_t *)scratch;
-    j.blocks = (float *)(scratch + off_bytes);
+    int64_t *off = fwd_kernel_scratch(k, (size_t)BH * ATT_OFFS * sizeof(int64_t));
+    if (!off) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the head offsets");
     fill_offsets(&g, off);
     if (mask) {
         int64_t st[IR_MAX_RANK];
@@ -313,7 +311,7 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
         j.m_col = st[r - 1];
     }
     j.off = off;
-    fwd_parallel_for(j.n_chunks, 1, att_task, &j);
+    fwd_parallel_tasks(j.n_chunks, att_task, &j);
     if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the attention products");
     return FWD_OK;
 }
