@@ -147,6 +147,8 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
  * the stored tile (nn_act_apply), still in L1. */
 typedef struct reg_epi {
     bool on, scale;
+    bool fast; /* alpha 1, a bias per row, maybe a residual matrix (column
+                  stride 1), Relu or no activation */
     float alpha;
     int n_add;
     const float *p[2];
@@ -283,6 +285,30 @@ ukr512w_a(const int mr, const int amode, int64_t kc, const float *a, int64_t lda
             acc0[r] = _mm512_add_ps(acc0[r], _mm512_loadu_ps(cr));
             acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(mask1, cr + 16));
         }
+    }
+    if (e->on && e->fast) {
+        /* the common convolution epilogue without per-row branches: a
+         * bias per row, a residual matrix, Relu or nothing */
+        const bool res = e->n_add == 2, relu = e->act == NN_ACT_RELU;
+        for (int r = 0; r < mr; r++) {
+            __m512 bias = _mm512_set1_ps(e->p[0][r * e->rs[0]]);
+            __m512 v0 = _mm512_add_ps(acc0[r], bias), v1 = _mm512_add_ps(acc1[r], bias);
+            if (res) {
+                const float *z = e->p[1] + r * e->rs[1];
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(z));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, z + 16));
+            }
+            if (relu) {
+                v0 = _mm512_max_ps(_mm512_setzero_ps(), v0);
+                v1 = _mm512_max_ps(_mm512_setzero_ps(), v1);
+            }
+            _mm512_storeu_ps(c + r * ldc, v0);
+            _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, v1);
+        }
+        return;
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
         if (e->on) {
             acc0[r] = epi512(e, acc0[r], r, 0, 0xFFFF);
             acc1[r] = epi512(e, acc1[r], r, 16, mask1);
@@ -487,6 +513,8 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
             re.n_add++;
         }
         re.act = e->act;
+        re.fast = !re.scale && re.n_add >= 1 && re.cs[0] == 0 && (re.n_add == 1 || re.cs[1] == 1) &&
+                  (e->act == NN_ACT_NONE || e->act == NN_ACT_RELU);
         re.lo = e->act_a;
         re.hi = e->act_b;
         re.slope = e->act_a;
