@@ -147,8 +147,9 @@ static void tile(int mr, int nr, bool packed, int64_t kc, const float *a, int64_
  * the stored tile (nn_act_apply), still in L1. */
 typedef struct reg_epi {
     bool on, scale;
-    bool fast; /* alpha 1, a bias per row, maybe a residual matrix (column
-                  stride 1), Relu or no activation */
+    bool fast; /* alpha 1, a bias per row or per column (row stride 0),
+                  maybe a residual matrix (column stride 1), Relu, GELU
+                  (erf) or no activation */
     float alpha;
     int n_add;
     const float *p[2];
@@ -287,20 +288,30 @@ ukr512w_a(const int mr, const int amode, int64_t kc, const float *a, int64_t lda
         }
     }
     if (e->on && e->fast) {
-        /* the common convolution epilogue without per-row branches: a
-         * bias per row, a residual matrix, Relu or nothing */
-        const bool res = e->n_add == 2, relu = e->act == NN_ACT_RELU;
+        /* the common epilogues without per-row branches: a bias per row
+         * (convolutions) or per column (linear layers, loaded once), a
+         * residual matrix, Relu, GELU or nothing */
+        const bool col_bias = e->cs[0] == 1, res = e->n_add == 2;
+        __m512 cb0 = _mm512_setzero_ps(), cb1 = cb0;
+        if (col_bias) {
+            cb0 = _mm512_loadu_ps(e->p[0]);
+            cb1 = _mm512_maskz_loadu_ps(mask1, e->p[0] + 16);
+        }
         for (int r = 0; r < mr; r++) {
-            __m512 bias = _mm512_set1_ps(e->p[0][r * e->rs[0]]);
-            __m512 v0 = _mm512_add_ps(acc0[r], bias), v1 = _mm512_add_ps(acc1[r], bias);
+            __m512 b0 = cb0, b1 = cb1;
+            if (!col_bias) b0 = b1 = _mm512_set1_ps(e->p[0][r * e->rs[0]]);
+            __m512 v0 = _mm512_add_ps(acc0[r], b0), v1 = _mm512_add_ps(acc1[r], b1);
             if (res) {
                 const float *z = e->p[1] + r * e->rs[1];
                 v0 = _mm512_add_ps(v0, _mm512_loadu_ps(z));
                 v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, z + 16));
             }
-            if (relu) {
+            if (e->act == NN_ACT_RELU) {
                 v0 = _mm512_max_ps(_mm512_setzero_ps(), v0);
                 v1 = _mm512_max_ps(_mm512_setzero_ps(), v1);
+            } else if (e->act == NN_ACT_GELU) {
+                v0 = fm_gelu16(v0);
+                v1 = fm_gelu16(v1);
             }
             _mm512_storeu_ps(c + r * ldc, v0);
             _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, v1);
@@ -513,8 +524,9 @@ __attribute__((target("avx512f,avx512vl"))) static void tile512(int mr, int nr, 
             re.n_add++;
         }
         re.act = e->act;
-        re.fast = !re.scale && re.n_add >= 1 && re.cs[0] == 0 && (re.n_add == 1 || re.cs[1] == 1) &&
-                  (e->act == NN_ACT_NONE || e->act == NN_ACT_RELU);
+        re.fast = !re.scale && re.n_add >= 1 && (re.cs[0] == 0 || (re.cs[0] == 1 && re.rs[0] == 0)) &&
+                  (re.n_add == 1 || re.cs[1] == 1) &&
+                  (e->act == NN_ACT_NONE || e->act == NN_ACT_RELU || e->act == NN_ACT_GELU);
         re.lo = e->act_a;
         re.hi = e->act_b;
         re.slope = e->act_a;
