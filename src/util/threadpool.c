@@ -57,10 +57,16 @@ static void run_chunks(job *j)
     }
 }
 
+static _Atomic int started; /* workers running their loop */
+static void (*_Atomic job_hook)(void);
+static _Atomic bool sync_wanted; /* fwd_parallel_request_sync was called */
+static _Atomic int sync_acks;    /* workers that ran the hook for the sync */
+
 static void *worker(void *unused)
 {
     (void)unused;
     uint64_t seen = 0;
+    atomic_fetch_add(&started, 1);
     for (;;) {
         int spins = 0;
         while (atomic_load(&pool.gen) == seen && spins < SPIN_ITERS) {
@@ -73,8 +79,13 @@ static void *worker(void *unused)
         job *j = pool.current;
         if (j) atomic_fetch_add(&j->refs, 1);
         pthread_mutex_unlock(&pool.mu);
+        void (*hook)(void) = atomic_load(&job_hook);
+        if (hook) hook();
         if (j) {
-            run_chunks(j);
+            if (j->nchunks == 0) /* the sync job */
+                atomic_fetch_add(&sync_acks, 1);
+            else
+                run_chunks(j);
             atomic_fetch_sub(&j->refs, 1);
         }
     }
@@ -102,6 +113,41 @@ static void pool_init(void)
         if (rc != 0) break;
         pool.nthreads++;
     }
+    /* Wait until every worker runs: a thread's start-up (its stack, TLS,
+     * a sanitizer's bookkeeping) then happens here, not during some
+     * later inference (test_no_alloc counts allocations on all threads). */
+    while (atomic_load(&started) < pool.nthreads - 1) sched_yield();
+}
+
+void fwd_parallel_set_job_hook(void (*hook)(void)) { atomic_store(&job_hook, hook); }
+
+void fwd_parallel_request_sync(void) { atomic_store(&sync_wanted, true); }
+
+/* Posts j as the current job and waits until it is done (done >= target)
+ * and no worker holds it. The caller holds pool.busy. */
+static void post_and_wait(job *j, _Atomic int64_t *done64, _Atomic int *done32, int64_t target)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.current = j;
+    atomic_fetch_add(&pool.gen, 1);
+    pthread_cond_broadcast(&pool.cv_job);
+    pthread_mutex_unlock(&pool.mu);
+    if (j->nchunks > 0) run_chunks(j);
+    /* chunks taken by workers (or the workers' acks): spin briefly, then
+     * yield the core */
+    int spins = 0;
+    while ((done64 ? atomic_load(done64) : (int64_t)atomic_load(done32)) < target) {
+        if (spins < SPIN_ITERS) {
+            CPU_RELAX();
+            spins++;
+        } else {
+            sched_yield();
+        }
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.current = NULL;
+    pthread_mutex_unlock(&pool.mu);
+    while (atomic_load(&j->refs) > 0) CPU_RELAX(); /* workers leaving */
 }
 
 int fwd_num_threads(void)
@@ -129,26 +175,18 @@ static void parallel_run(int64_t n, int64_t grain, int64_t max_chunks, fwd_range
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     atomic_init(&j.refs, 0);
-    pthread_mutex_lock(&pool.mu);
-    pool.current = &j;
-    atomic_fetch_add(&pool.gen, 1);
-    pthread_cond_broadcast(&pool.cv_job);
-    pthread_mutex_unlock(&pool.mu);
-    run_chunks(&j);
-    /* chunks taken by workers: spin briefly, then yield the core */
-    int spins = 0;
-    while (atomic_load(&j.done) < j.nchunks) {
-        if (spins < SPIN_ITERS) {
-            CPU_RELAX();
-            spins++;
-        } else {
-            sched_yield();
-        }
+    post_and_wait(&j, &j.done, NULL, j.nchunks);
+    if (atomic_exchange(&sync_wanted, false)) {
+        /* every worker runs the hook once before the caller goes on */
+        job sj = {.fn = NULL, .arg = NULL, .n = 0};
+        atomic_init(&sj.next, 0);
+        atomic_init(&sj.done, 0);
+        atomic_init(&sj.refs, 0);
+        atomic_store(&sync_acks, 0);
+        post_and_wait(&sj, NULL, &sync_acks, pool.nthreads - 1);
+        void (*hook)(void) = atomic_load(&job_hook);
+        if (hook) hook(); /* and the caller */
     }
-    pthread_mutex_lock(&pool.mu);
-    pool.current = NULL;
-    pthread_mutex_unlock(&pool.mu);
-    while (atomic_load(&j.refs) > 0) CPU_RELAX(); /* workers leaving run_chunks */
     atomic_flag_clear(&pool.busy);
 }
 

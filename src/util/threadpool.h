@@ -21,6 +21,14 @@ void fwd_parallel_tasks(int64_t n, fwd_range_fn fn, void *arg);
 /* The most calls of fn one fwd_parallel_for makes (each on a disjoint
  * range): kernels size per-call scratch by it. */
 int fwd_parallel_max_calls(void);
+/* A function each pool thread calls when it picks up a loop, before its
+ * chunks (NULL: none): the CPU kernels' per-thread scratch keeps up with
+ * the sizes other threads needed (sgemm_driver.c). */
+void fwd_parallel_set_job_hook(void (*hook)(void));
+/* After the next parallel loop, its caller waits until every pool thread
+ * has run the hook (a thread that got no chunk of the first runs' loops
+ * would otherwise catch up during some later run). */
+void fwd_parallel_request_sync(void);
 /* Number of threads the pool uses (>= 1). */
 int fwd_num_threads(void);
 

@@ -8,6 +8,8 @@
  * tasks take blocks of rows and columns. Prepacked B skips the packing.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,11 @@ typedef struct scratch {
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+/* The largest capacity any thread gave each slot: every thread grows to
+ * it when it next picks up a job of the pool, so a thread that happened
+ * to get no chunk of some loop during the first runs does not allocate
+ * in a later one (after warm-up, no run allocates). */
+static _Atomic size_t high_water[N_SLOTS];
 
 static void scratch_free(void *p)
 {
@@ -33,11 +40,17 @@ static void scratch_free(void *p)
     free(s);
 }
 
-static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void scratch_sync(void);
 
-float *nn_scratch(int slot, size_t floats)
+static void scratch_init(void)
 {
-    if (slot < 0 || slot >= N_SLOTS) return NULL;
+    pthread_key_create(&scratch_key, scratch_free);
+    fwd_parallel_set_job_hook(scratch_sync);
+}
+
+/* This thread's scratch, created on first use (NULL when out of memory). */
+static scratch *thread_scratch(void)
+{
     pthread_once(&scratch_once, scratch_init);
     scratch *s = pthread_getspecific(scratch_key);
     if (!s) {
@@ -47,13 +60,48 @@ float *nn_scratch(int slot, size_t floats)
             return NULL;
         }
     }
+    return s;
+}
+
+/* Slot slot of s holding at least cap floats (false when out of memory). */
+static bool grow(scratch *s, int slot, size_t cap)
+{
+    if (s->cap[slot] >= cap) return true;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, cap * sizeof(float)) != 0) return false;
+    free(s->buf[slot]);
+    s->buf[slot] = p;
+    s->cap[slot] = cap;
+    size_t hw = atomic_load(&high_water[slot]);
+    while (hw < cap) {
+        if (atomic_compare_exchange_weak(&high_water[slot], &hw, cap)) {
+            fwd_parallel_request_sync(); /* the other threads grow too */
+            break;
+        }
+    }
+    return true;
+}
+
+/* A pool thread taking a job: its slots to the high-water marks. */
+static void scratch_sync(void)
+{
+    scratch *s = NULL;
+    for (int i = 0; i < N_SLOTS; i++) {
+        size_t hw = atomic_load_explicit(&high_water[i], memory_order_relaxed);
+        if (hw == 0) continue;
+        if (!s && !(s = thread_scratch())) return;
+        if (s->cap[i] < hw) grow(s, i, hw); /* out of memory: nn_scratch reports it */
+    }
+}
+
+float *nn_scratch(int slot, size_t floats)
+{
+    if (slot < 0 || slot >= N_SLOTS) return NULL;
+    scratch *s = thread_scratch();
+    if (!s) return NULL;
     if (s->cap[slot] < floats) {
-        size_t cap = floats + floats / 4 + 1024;
-        void *p = NULL;
-        if (posix_memalign(&p, 64, cap * sizeof(float)) != 0) return NULL;
-        free(s->buf[slot]);
-        s->buf[slot] = p;
-        s->cap[slot] = cap;
+        size_t cap = floats + floats / 4 + 1024, hw = atomic_load(&high_water[slot]);
+        if (!grow(s, slot, cap > hw ? cap : hw)) return NULL;
     }
     return s->buf[slot];
 }
