@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "backend/cpu/nn_internal.h"
+#include "backend/cpu/transpose8.h"
 
 /* Shared A (floats) above which each thread streams it only once. */
 #define SHARED_A_FLOATS ((int64_t)96 << 10)
@@ -53,31 +54,7 @@ static void transpose(const float *src, int64_t lds, int64_t rows, int64_t cols,
     int64_t i = 0;
     for (; i + 8 <= rows; i += 8) {
         int64_t j = 0;
-        for (; j + 8 <= cols; j += 8) {
-            const float *s = src + i * lds + j;
-            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds);
-            __m256 r2 = _mm256_loadu_ps(s + 2 * lds), r3 = _mm256_loadu_ps(s + 3 * lds);
-            __m256 r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds);
-            __m256 r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            /* u0 = column 0 of rows 0-3 | column 4 of rows 0-3, and so on */
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            float *d = dst + j * ldd + i;
-            _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-        }
+        for (; j + 8 <= cols; j += 8) nn_transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
         for (; j < cols; j++)
             for (int64_t q = 0; q < 8; q++) dst[j * ldd + i + q] = src[(i + q) * lds + j];
     }
@@ -149,20 +126,9 @@ __attribute__((target("avx512f,avx512vl"))) static void store_tile(const float *
     __mmask8 m = (__mmask8)((1u << mr) - 1);
     bool simple = e->act == NN_ACT_NONE || e->act == NN_ACT_RELU || e->act == NN_ACT_CLIP || e->act == NN_ACT_LEAKY;
     for (int q = 0; q < 4; q++) {
-        __m256 r[8];
-        for (int i = 0; i < 8; i++) r[i] = i < mr ? _mm256_loadu_ps(t + i * 2 * NN_NR + 8 * q) : _mm256_setzero_ps();
-        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        __m256 v[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-                       _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-                       _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-                       _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+        __m256 v[8];
+        for (int i = 0; i < 8; i++) v[i] = i < mr ? _mm256_loadu_ps(t + i * 2 * NN_NR + 8 * q) : _mm256_setzero_ps();
+        nn_transpose8_regs(v); /* v[i]: filter 8q + i over the pixels */
         for (int i = 0; i < 8; i++) {
             int64_t f = 8 * q + i; /* filter, Y's row */
             __m256 x = v[i];

@@ -14,6 +14,7 @@
 
 #include "backend/cpu/elementwise_fastmath512.h"
 #include "backend/cpu/sgemm.h"
+#include "backend/cpu/transpose8.h"
 
 #define NN_KC NN_GEMM_KC
 #define NN_MC 192
@@ -595,30 +596,6 @@ int nn_gemm_tile_rows(void)
 
 bool nn_gemm_reads_b_in_place(void) { return nn_gemm_tile_rows() == MR512; }
 
-/* dst[i * ldd + r] = src[r * lds + i] for an 8 x 8 block. */
-static inline void transpose8x8(const float *src, int64_t lds, float *dst, int64_t ldd)
-{
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
-           r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds),
-           r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds),
-           r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, int64_t n, float *bp)
 {
     for (int64_t j = 0; j < n; j += NN_NR) {
@@ -644,7 +621,7 @@ void nn_pack_b(const float *b, int64_t ldb, bool trans, int64_t k, int64_t j0, i
             const float *src = b + (j0 + j) * ldb;
             int64_t p = 0;
             for (; p + 8 <= k; p += 8)
-                for (int h = 0; h < NN_NR; h += 8) transpose8x8(src + h * ldb + p, ldb, dst + p * NN_NR + h, NN_NR);
+                for (int h = 0; h < NN_NR; h += 8) nn_transpose8x8(src + h * ldb + p, ldb, dst + p * NN_NR + h, NN_NR);
             for (; p < k; p++)
                 for (int64_t q = 0; q < NN_NR; q++) dst[p * NN_NR + q] = src[q * ldb + p];
         } else {

@@ -194,31 +194,12 @@ static void rows_strided(void *arg, int64_t b, int64_t e)
 }
 
 #ifdef __AVX2__
-#include <immintrin.h>
+#include "backend/cpu/transpose8.h"
 /* dst[i][l] = src[i + l*sl] for an 8x8 block of 4-byte elements: src is
  * contiguous along i, dst along l (row stride dp bytes). */
 static inline void transpose8x8_f32(char *dst, int64_t dp, const char *src, int64_t sl)
 {
-    __m256 r0 = _mm256_loadu_ps((const float *)(src + 0 * sl)), r1 = _mm256_loadu_ps((const float *)(src + 1 * sl));
-    __m256 r2 = _mm256_loadu_ps((const float *)(src + 2 * sl)), r3 = _mm256_loadu_ps((const float *)(src + 3 * sl));
-    __m256 r4 = _mm256_loadu_ps((const float *)(src + 4 * sl)), r5 = _mm256_loadu_ps((const float *)(src + 5 * sl));
-    __m256 r6 = _mm256_loadu_ps((const float *)(src + 6 * sl)), r7 = _mm256_loadu_ps((const float *)(src + 7 * sl));
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_storeu_ps((float *)(dst + 0 * dp), _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps((float *)(dst + 1 * dp), _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps((float *)(dst + 2 * dp), _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps((float *)(dst + 3 * dp), _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps((float *)(dst + 4 * dp), _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps((float *)(dst + 5 * dp), _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps((float *)(dst + 6 * dp), _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps((float *)(dst + 7 * dp), _mm256_permute2f128_ps(s3, s7, 0x31));
+    nn_transpose8x8((const float *)src, sl / 4, (float *)dst, dp / 4); /* 4-byte strides */
 }
 #endif
 
