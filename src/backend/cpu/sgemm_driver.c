@@ -332,6 +332,11 @@ static bool run(const nn_gemm_args *g, bool parallel)
          * than a good part of L2, one task per thread. */
         int64_t shared_floats = g->m * g->k >= g->k * g->n ? g->k * g->n : g->m * g->k;
         int64_t per = shared_floats > BLOCK_FLOATS ? nt : want;
+        /* Rows of a prepacked A (weights, from memory) split: one task per
+         * thread, so each streams several row blocks and prefetches the
+         * next while computing one (nn_gemm_b); with 8 tasks of one block
+         * each, ResNet-50's 1024x196x256 products ran 6% slower. */
+        if (g->ap && g->m * g->k >= g->k * g->n) per = nt;
         if (g->m * g->k >= g->k * g->n) {
             rtasks = round_tasks(per, nt, row_tiles);
             ctasks = (per + rtasks - 1) / rtasks;
