@@ -1,6 +1,6 @@
 /*
  * A minimal ONNX protobuf writer for tests that make small float32 models
- * in memory (test_winograd, test_conv_paths): a growable buffer, the wire
+ * in memory (conv_case.h, test_conv_paths): a growable buffer, the wire
  * types they need, and helpers for nodes, attributes, initializers and
  * graph inputs/outputs. Only what those tests use; no reading.
  */

@@ -125,14 +125,6 @@ static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 #define wk_load_n wk_load_n512
 #define wk_store_range wk_store_range512
 #include "backend/cpu/conv_winograd4_kern.h"
-#undef WK_L
-#undef WK_TARGET
-#undef WK
-#undef VF
-#undef VI
-#undef WK_IOTA
-#undef wk_load_n
-#undef wk_store_range
 
 #define WK_L 8
 #define WK_TARGET
@@ -143,14 +135,6 @@ static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 #define wk_load_n wk_load_n256
 #define wk_store_range wk_store_range256
 #include "backend/cpu/conv_winograd4_kern.h"
-#undef WK_L
-#undef WK_TARGET
-#undef WK
-#undef VF
-#undef VI
-#undef WK_IOTA
-#undef wk_load_n
-#undef wk_store_range
 
 /* ---- the convolution ---- */
 

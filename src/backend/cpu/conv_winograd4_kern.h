@@ -10,6 +10,8 @@
  *   wk_load_n(p, n), wk_store_range(p, v, lo, hi)   lanes [0, n) loaded
  *              (the rest zero) / lanes [lo, hi) stored, lane l at p + l
  *
+ * (undefined again at the end of this file).
+ *
  * One step handles WK_L consecutive tiles of one tile row (n of them
  * valid): the input step turns the 6x6 patches of one channel into the
  * 36 values of V = B^T d B each and stores them into the GEMM's panels;
@@ -118,3 +120,12 @@ WK_TARGET static void WK(output_step)(const float *m, int64_t xs, int64_t n, flo
 
 #undef WK_BT
 #undef WK_AT
+/* the parameters too: the next instantiation defines its own */
+#undef WK_L
+#undef WK_TARGET
+#undef WK
+#undef VF
+#undef VI
+#undef WK_IOTA
+#undef wk_load_n
+#undef wk_store_range

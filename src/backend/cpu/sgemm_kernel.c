@@ -338,17 +338,22 @@ ukr512w(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda
     ukr512w_a(mr, packed ? A_PACKED : A_IN_PLACE, kc, a, lda, NULL, b, bnext, bstep, c, ldc, accum, mask1, e);
 }
 
-#define UKR512W_CASES(PACKED)                                                                \
-    switch (mr) {                                                                            \
-    case 8: ukr512w(8, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 7: ukr512w(7, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 6: ukr512w(6, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 5: ukr512w(5, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 4: ukr512w(4, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 3: ukr512w(3, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    case 2: ukr512w(2, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;      \
-    default: ukr512w(1, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re); break;     \
+/* CALL(n, arg) for the tile's row count mr, n a constant in each case
+ * (the kernels are instantiated per row count). */
+#define MR_SWITCH(CALL, arg)                    \
+    switch (mr) {                               \
+    case 8: CALL(8, arg); break;                \
+    case 7: CALL(7, arg); break;                \
+    case 6: CALL(6, arg); break;                \
+    case 5: CALL(5, arg); break;                \
+    case 4: CALL(4, arg); break;                \
+    case 3: CALL(3, arg); break;                \
+    case 2: CALL(2, arg); break;                \
+    default: CALL(1, arg); break;               \
     }
+
+#define UKR512W(n, PACKED) ukr512w(n, PACKED, kc, a, lda, b, bnext, bstep, c, ldc, accum, mask1, &re)
+#define UKR512W_CASES(PACKED) MR_SWITCH(UKR512W, PACKED)
 
 /* The same for tiles of at most 8 columns on 256-bit registers (twice
  * the FMA rate of 512-bit ones on AMD Zen 4): half the waste of a
@@ -397,29 +402,11 @@ ukr256(const int mr, const bool packed, int64_t kc, const float *a, int64_t lda,
     }
 }
 
-#define UKR256_CASES(PACKED)                                                           \
-    switch (mr) {                                                                      \
-    case 8: ukr256(8, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 7: ukr256(7, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 6: ukr256(6, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 5: ukr256(5, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 4: ukr256(4, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 3: ukr256(3, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    case 2: ukr256(2, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;           \
-    default: ukr256(1, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re); break;          \
-    }
+#define UKR256(n, PACKED) ukr256(n, PACKED, kc, a, lda, b, bstep, c, ldc, accum, m8, &re)
+#define UKR256_CASES(PACKED) MR_SWITCH(UKR256, PACKED)
 
-#define UKR512_CASES(PACKED)                                                           \
-    switch (mr) {                                                                      \
-    case 8: ukr512(8, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 7: ukr512(7, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 6: ukr512(6, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 5: ukr512(5, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 4: ukr512(4, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 3: ukr512(3, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    case 2: ukr512(2, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;              \
-    default: ukr512(1, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re); break;             \
-    }
+#define UKR512(n, PACKED) ukr512(n, PACKED, kc, a, lda, b, bstep, c, ldc, accum, mask, &re)
+#define UKR512_CASES(PACKED) MR_SWITCH(UKR512, PACKED)
 
 /* Up to NARROW_COLS columns with a packed A: one 8-row vector per column
  * (an FMA per column and k step, where the 8-column kernel spends eight
@@ -789,18 +776,12 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
     return true;
 }
 
-__attribute__((target("avx512f,avx512vl"))) void nn_gemm_tile_offsets(int mr, int64_t kc, const float *x, int64_t xs, const int32_t *kofs, const float *b,
-                          int64_t bnext, float *t)
+__attribute__((target("avx512f,avx512vl"))) void nn_gemm_tile_offsets(int mr, int64_t kc, const float *x,
+                                                                     int64_t xs, const int32_t *kofs,
+                                                                     const float *b, int64_t bnext, float *t)
 {
     reg_epi re = {0};
-    switch (mr) {
-    case 8: ukr512w_a(8, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 7: ukr512w_a(7, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 6: ukr512w_a(6, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 5: ukr512w_a(5, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 4: ukr512w_a(4, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 3: ukr512w_a(3, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    case 2: ukr512w_a(2, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    default: ukr512w_a(1, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re); break;
-    }
+#define OFFS(n, unused) ukr512w_a(n, A_OFFSETS, kc, x, xs, kofs, b, bnext, NN_NR, t, 2 * NN_NR, false, 0xFFFF, &re)
+    MR_SWITCH(OFFS, 0)
+#undef OFFS
 }
