@@ -5,7 +5,9 @@
  * as an ONNX model in memory; at optimization level 1 the builder fuses
  * it into one FusedConv, and FWD_WINOGRAD=2/4 makes it pick that
  * algorithm for any 3x3 stride-1 shape it qualifies for (FWD_WINOGRAD=0:
- * direct, for comparison). Shapes cover channels that are not multiples
+ * direct, for comparison); F(4x4) also runs on both of its schedules
+ * (FWD_WINOGRAD_BLOCKED=0/1: whole-image steps, or per-thread blocks of
+ * tile rows). Shapes cover channels that are not multiples
  * of 8 or 16, odd and tiny images, pads 0 and 1 (also asymmetric),
  * batches, every fused activation.
  *
@@ -45,6 +47,15 @@ static void run_case(const conv_case *t)
         double tol = a == 2 ? 1e-5 : 5e-6;
         tu_check(err >= 0 && err <= tol, "%s, FWD_WINOGRAD=%s: max error %.2e <= %.0e", d.what, algos[a], err, tol);
     }
+    /* F(4x4) on both of its schedules, whichever the shape would get */
+    const char *sched[2] = {"0", "1"};
+    for (int b = 0; b < 2; b++) {
+        setenv("FWD_WINOGRAD_BLOCKED", sched[b], 1);
+        double err = cc_run(&d, "FWD_WINOGRAD", "4", true, 1);
+        tu_check(err >= 0 && err <= 1e-5, "%s, F(4x4), FWD_WINOGRAD_BLOCKED=%s: max error %.2e <= 1e-5", d.what,
+                 sched[b], err);
+    }
+    unsetenv("FWD_WINOGRAD_BLOCKED");
     cc_free(&d);
 }
 

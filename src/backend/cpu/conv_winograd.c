@@ -73,6 +73,7 @@ void nn_winograd_unweights(const float *u, int64_t m, int64_t c, float *w)
 typedef struct wino_geom {
     int64_t c, m, h, w, oh, ow, th, tw, tiles, pt, pl;
     int64_t ldv; /* floats per xi in V (packed panels) */
+    int64_t ldm; /* floats per xi in M */
 } wino_geom;
 
 typedef struct wino_job {
@@ -261,7 +262,7 @@ static void input_transform(void *arg, int64_t c0, int64_t c1)
 
 /* The products of nn_winograd_products: position xi, column block cb. */
 typedef struct wino_products {
-    int64_t m, c, tiles, ldv, col_blocks, cols;
+    int64_t m, c, tiles, ldv, ldm, col_blocks, cols;
     const float *u;
     bool u_packed;
     const float *v;
@@ -279,13 +280,13 @@ static void product_tasks(void *arg, int64_t t0, int64_t t1)
         if (c0 >= c1) continue;
         const float *u = j->u + xi * j->m * j->c;
         bool ok = nn_gemm_packed(j->m, c1 - c0, j->c, j->u_packed ? NULL : u, j->c, j->u_packed ? u : NULL,
-                                 j->v + xi * j->ldv + c0 * j->c, j->mo + xi * j->m * j->tiles + c0, j->tiles, &e);
+                                 j->v + xi * j->ldv + c0 * j->c, j->mo + xi * j->ldm + c0, j->tiles, &e);
         if (!ok) j->failed = 1;
     }
 }
 
 bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles, const float *u, bool u_packed,
-                          const float *v, int64_t ldv, float *mo)
+                          const float *v, int64_t ldv, float *mo, int64_t ldm)
 {
     /* one task per position, split further by columns when there are few
      * positions per thread */
@@ -293,7 +294,7 @@ bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles
     int64_t blocks = (4 * nt + positions - 1) / positions;
     if (blocks > panels) blocks = panels;
     if (blocks < 1) blocks = 1;
-    wino_products j = {m, c, tiles, ldv, 1, (panels + blocks - 1) / blocks * NN_NR, u, u_packed, v, mo, 0};
+    wino_products j = {m, c, tiles, ldv, ldm, 1, (panels + blocks - 1) / blocks * NN_NR, u, u_packed, v, mo, 0};
     j.col_blocks = (tiles + j.cols - 1) / j.cols;
     fwd_parallel_tasks(positions * j.col_blocks, product_tasks, &j);
     return !j.failed;
@@ -307,7 +308,7 @@ static void output_transform(void *arg, int64_t m0, int64_t m1)
     const wino_job *j = arg;
     const wino_geom *g = j->g;
     float mm[16][LANES], s2[2][4][LANES], rows[2][2 * LANES];
-    int64_t xs = g->m * g->tiles; /* stride between positions */
+    int64_t xs = g->ldm; /* stride between positions */
     for (int64_t mi = m0; mi < m1; mi++) {
         float *yp = j->y + mi * g->oh * g->ow;
         nn_epilogue e = nn_epilogue_plain();
@@ -372,9 +373,10 @@ fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, con
     g.th = (g.oh + 1) / 2;
     g.tw = (g.ow + 1) / 2;
     g.tiles = g.th * g.tw;
-    g.ldv = nn_packed_b_floats(g.c, g.tiles);
+    g.ldv = nn_winograd_stride(nn_packed_b_floats(g.c, g.tiles));
+    g.ldm = nn_winograd_stride(g.m * g.tiles);
     float *v = nn_scratch(4, (size_t)(16 * g.ldv));
-    float *mo = nn_scratch(5, (size_t)(16 * g.m * g.tiles));
+    float *mo = nn_scratch(5, (size_t)(16 * g.ldm));
     if (!v || !mo) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the Winograd buffers");
     for (int64_t n = 0; n < s->n; n++) {
         wino_job j = {&g, x + n * g.c * g.h * g.w, v, u, u_packed, mo, y + n * g.m * g.oh * g.ow, b,
@@ -382,7 +384,7 @@ fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, con
         int64_t per_channel = g.tiles * 64;
         fwd_parallel_for(g.c, 65536 / (per_channel + 1) + 1, input_transform, &j);
         if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
-        if (!nn_winograd_products(16, g.m, g.c, g.tiles, j.u, j.u_packed, j.v, g.ldv, j.mo))
+        if (!nn_winograd_products(16, g.m, g.c, g.tiles, j.u, j.u_packed, j.v, g.ldv, j.mo, g.ldm))
             return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
         fwd_parallel_for(g.m, 65536 / (g.tiles * 40 + 1) + 1, output_transform, &j);
     }

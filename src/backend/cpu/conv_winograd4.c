@@ -26,7 +26,12 @@
  * Layout as in conv_winograd.c: V[xi] goes straight into the GEMM's
  * 16-column panels, U[xi] is the GEMM's packed A, M is [36][filters][tiles].
  * The transforms run WK_L tiles of a tile row at a time in vectors
- * (conv_winograd4_kern.h, AVX-512 or AVX2).
+ * (conv_winograd4_kern.h, AVX-512 or AVX2), reading the input in place.
+ *
+ * Two schedules: where U fits in L2 (64 channels), each thread takes a
+ * few tile rows through all three steps (block_tasks), so V and M never
+ * leave its L2; otherwise the three steps run over the whole image one
+ * after the other, each split over the threads.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -94,6 +99,11 @@ T512 static inline vf16 wk_load_n512(const float *p, int64_t n)
     return (vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
 }
 
+T512 static inline vf16 wk_load_range512(const float *p, int lo, int hi)
+{
+    return (vf16)_mm512_maskz_loadu_ps((__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+}
+
 T512 static inline void wk_store_range512(float *p, vf16 v, int64_t lo, int64_t hi)
 {
     __mmask16 k = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
@@ -111,6 +121,11 @@ static inline vf8 wk_load_n256(const float *p, int64_t n)
     return (vf8)_mm256_maskload_ps(p, (__m256i)lanes8(0, n));
 }
 
+static inline vf8 wk_load_range256(const float *p, int lo, int hi)
+{
+    return (vf8)_mm256_maskload_ps(p, (__m256i)lanes8(lo, hi));
+}
+
 static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 {
     _mm256_maskstore_ps(p, (__m256i)lanes8(lo, hi), (__m256)v);
@@ -123,6 +138,7 @@ static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 #define VI vi16
 #define WK_IOTA {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 #define wk_load_n wk_load_n512
+#define wk_load_range wk_load_range512
 #define wk_store_range wk_store_range512
 #include "backend/cpu/conv_winograd4_kern.h"
 
@@ -133,6 +149,7 @@ static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 #define VI vi8
 #define WK_IOTA {0, 1, 2, 3, 4, 5, 6, 7}
 #define wk_load_n wk_load_n256
+#define wk_load_range wk_load_range256
 #define wk_store_range wk_store_range256
 #include "backend/cpu/conv_winograd4_kern.h"
 
@@ -140,78 +157,59 @@ static inline void wk_store_range256(float *p, vf8 v, int64_t lo, int64_t hi)
 
 typedef struct wino4_geom {
     int64_t c, m, h, w, oh, ow, th, tw, tiles, pt, pl;
-    int64_t pw, ph; /* the zero-padded input plane */
-    int64_t ldv;    /* floats per position in V (packed panels) */
 } wino4_geom;
+
+/* Tile rows [ty0, ty1) and where their V ([36][ldv], panels from the
+ * block's first tile) and M ([36][ldm], each [m][tiles]) lie: the whole
+ * image with buffers shared by the threads, or one thread's block
+ * (blocked path). */
+typedef struct wino4_block {
+    int64_t ty0, ty1, tiles, ldv, ldm;
+    float *v, *mo;
+} wino4_block;
 
 typedef struct wino4_job {
     const wino4_geom *g;
     const float *x; /* one image */
-    float *v;       /* [36][ldv] */
     const float *u; /* per position: packed A (stride m * c), or row-major when !u_packed */
     bool u_packed;
-    float *mo; /* [36][m][tiles] */
-    float *y;  /* one image */
+    float *y; /* one image */
     const float *bias, *z;
     const nn_conv_fuse *f;
     int lanes; /* 16: the AVX-512 steps, 8: AVX2 */
+    wino4_block all; /* the whole image (two-pass path) */
+    int64_t rows_per_block; /* blocked path */
     _Atomic int failed;
 } wino4_job;
 
-/* Channels [c0, c1): each plane is copied into a zero-padded plane (no
- * bounds checks in the steps), then transformed a tile-row step at a time. */
-static void input_transform(void *arg, int64_t c0, int64_t c1)
+/* V of channels [c0, c1) for block b, a tile-row step at a time. */
+static void input_block(const wino4_job *j, const wino4_block *b, int64_t c0, int64_t c1)
 {
-    wino4_job *j = arg;
     const wino4_geom *g = j->g;
-    float *pad = nn_scratch(2, (size_t)(g->pw * g->ph)); /* this thread's, kept across runs */
-    if (!pad) {
-        j->failed = 1;
-        return;
-    }
     for (int64_t ch = c0; ch < c1; ch++) {
         const float *xp = j->x + ch * g->h * g->w;
-        for (int64_t r = 0; r < g->ph; r++) {
-            float *dst = pad + r * g->pw;
-            int64_t iy = r - g->pt;
-            if (iy < 0 || iy >= g->h) {
-                memset(dst, 0, sizeof(float) * (size_t)g->pw);
-                continue;
-            }
-            int64_t x0 = g->pl, x1 = g->pl + g->w, s0 = 0; /* padded columns holding the row */
-            if (x0 < 0) {
-                s0 = -x0;
-                x0 = 0;
-            }
-            if (x1 > g->pw) x1 = g->pw;
-            if (x1 < x0) x1 = x0;
-            memset(dst, 0, sizeof(float) * (size_t)x0);
-            memcpy(dst + x0, xp + iy * g->w + s0, sizeof(float) * (size_t)(x1 - x0));
-            memset(dst + x1, 0, sizeof(float) * (size_t)(g->pw - x1));
-        }
-        for (int64_t ty = 0; ty < g->th; ty++)
+        for (int64_t ty = b->ty0; ty < b->ty1; ty++)
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += j->lanes) {
                 int64_t n = g->tw - tx0 < j->lanes ? g->tw - tx0 : j->lanes;
-                const float *row0 = pad + 4 * ty * g->pw + 4 * tx0;
+                int64_t iy0 = 4 * ty - g->pt, ix0 = 4 * tx0 - g->pl, t0 = (ty - b->ty0) * g->tw + tx0;
                 if (j->lanes == 16)
-                    input_step512(row0, g->pw, j->v, g->ldv, g->c, ch, ty * g->tw + tx0, n);
+                    input_step512(xp, g->h, g->w, iy0, ix0, b->v, b->ldv, g->c, ch, t0, n);
                 else
-                    input_step256(row0, g->pw, j->v, g->ldv, g->c, ch, ty * g->tw + tx0, n);
+                    input_step256(xp, g->h, g->w, iy0, ix0, b->v, b->ldv, g->c, ch, t0, n);
             }
         /* zero the padding columns of the last panel (read by the GEMM) */
-        for (int64_t t = g->tiles; t % NN_NR; t++)
+        for (int64_t t = b->tiles; t % NN_NR; t++)
             for (int xi = 0; xi < NXI; xi++)
-                j->v[xi * g->ldv + (t / NN_NR) * g->c * NN_NR + ch * NN_NR + t % NN_NR] = 0.0f;
+                b->v[xi * b->ldv + (t / NN_NR) * g->c * NN_NR + ch * NN_NR + t % NN_NR] = 0.0f;
     }
 }
 
-/* Filters [m0, m1): Y = A^T M A a tile-row step at a time, then bias,
- * residual and activation on the finished block of output rows. */
-static void output_transform(void *arg, int64_t m0, int64_t m1)
+/* Y of filters [m0, m1) for block b: A^T M A a tile-row step at a time,
+ * then bias, residual and activation on the finished block of rows. */
+static void output_block(const wino4_job *j, const wino4_block *b, int64_t m0, int64_t m1)
 {
-    const wino4_job *j = arg;
     const wino4_geom *g = j->g;
-    int64_t xs = g->m * g->tiles, P = g->oh * g->ow;
+    int64_t xs = b->ldm, P = g->oh * g->ow;
     for (int64_t mi = m0; mi < m1; mi++) {
         float *yp = j->y + mi * P;
         nn_epilogue e = nn_epilogue_plain();
@@ -222,13 +220,13 @@ static void output_transform(void *arg, int64_t m0, int64_t m1)
             e.act_a = j->f->act_a;
             e.act_b = j->f->act_b;
         }
-        for (int64_t ty = 0; ty < g->th; ty++) {
+        for (int64_t ty = b->ty0; ty < b->ty1; ty++) {
             int64_t oy = 4 * ty;
             int rows = g->oh - oy < 4 ? (int)(g->oh - oy) : 4;
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += j->lanes) {
                 int64_t n = g->tw - tx0 < j->lanes ? g->tw - tx0 : j->lanes;
                 int64_t ox = 4 * tx0, w = g->ow - ox < 4 * n ? g->ow - ox : 4 * n;
-                const float *mp = j->mo + mi * g->tiles + ty * g->tw + tx0;
+                const float *mp = b->mo + mi * b->tiles + (ty - b->ty0) * g->tw + tx0;
                 float *dst = yp + oy * g->ow + ox;
                 if (j->lanes == 16)
                     output_step512(mp, xs, n, dst, g->ow, rows, w);
@@ -241,6 +239,77 @@ static void output_transform(void *arg, int64_t m0, int64_t m1)
     }
 }
 
+static void input_transform(void *arg, int64_t c0, int64_t c1)
+{
+    const wino4_job *j = arg;
+    input_block(j, &j->all, c0, c1);
+}
+
+static void output_transform(void *arg, int64_t m0, int64_t m1)
+{
+    const wino4_job *j = arg;
+    output_block(j, &j->all, m0, m1);
+}
+
+/* The blocked path: each task takes a few tile rows through all three
+ * steps, with its own V and M (scratch slots 4 and 5) and U all in L2.
+ * The two-pass path instead sends V and M (~2 MB each for 64 channels at
+ * 56x56) through L3, and the other tenants of a shared machine's L3 then
+ * push them out to memory. */
+static void block_tasks(void *arg, int64_t t0, int64_t t1)
+{
+    wino4_job *j = arg;
+    const wino4_geom *g = j->g;
+    for (int64_t t = t0; t < t1; t++) {
+        wino4_block b = {t * j->rows_per_block, (t + 1) * j->rows_per_block, 0, 0, 0, NULL, NULL};
+        if (b.ty1 > g->th) b.ty1 = g->th;
+        b.tiles = (b.ty1 - b.ty0) * g->tw;
+        b.ldv = nn_winograd_stride(nn_packed_b_floats(g->c, b.tiles));
+        b.ldm = nn_winograd_stride(g->m * b.tiles);
+        b.v = nn_scratch(4, (size_t)(NXI * b.ldv));
+        b.mo = nn_scratch(5, (size_t)(NXI * b.ldm));
+        if (!b.v || !b.mo) {
+            j->failed = 1;
+            return;
+        }
+        input_block(j, &b, 0, g->c);
+        nn_epilogue e = nn_epilogue_plain();
+        for (int xi = 0; xi < NXI; xi++) {
+            const float *u = j->u + (int64_t)xi * g->m * g->c;
+            if (!nn_gemm_packed(g->m, b.tiles, g->c, j->u_packed ? NULL : u, g->c, j->u_packed ? u : NULL,
+                                b.v + xi * b.ldv, b.mo + xi * b.ldm, b.tiles, &e)) {
+                j->failed = 1;
+                return;
+            }
+        }
+        output_block(j, &b, 0, g->m);
+    }
+}
+
+/* Bytes of L2 a block's V, M and U may take (of Zen 4's 1 MB; the rest
+ * holds the input and output rows passing through). */
+#define BLOCK_L2_BYTES ((int64_t)900 << 10)
+
+/* Tile rows per task of the blocked path, or 0 when it does not pay: U
+ * must fit in L2 beside at least one tile row's V and M, and the tile
+ * rows must give every thread a few blocks. FWD_WINOGRAD_BLOCKED=0/1
+ * forces it off or on (tests, A/B timing). */
+static int64_t block_rows(const wino4_geom *g)
+{
+    int64_t u_bytes = NXI * g->m * g->c * 4;
+    int64_t row_bytes = NXI * (g->c + g->m) * 4 * ((g->tw + NN_NR - 1) / NN_NR * NN_NR);
+    const char *force = getenv("FWD_WINOGRAD_BLOCKED");
+    if (force && force[0] == '0') return 0;
+    bool forced = force && force[0] == '1';
+    if (!forced && (u_bytes + row_bytes > BLOCK_L2_BYTES || g->th < 4 * fwd_num_threads())) return 0;
+    int64_t rows = (BLOCK_L2_BYTES - u_bytes) / row_bytes;
+    if (rows < 1) rows = 1;
+    /* a whole number of blocks per thread */
+    int64_t nt = fwd_num_threads(), blocks = (g->th + rows - 1) / rows;
+    blocks = (blocks + nt - 1) / nt * nt;
+    return (g->th + blocks - 1) / blocks;
+}
+
 fwd_status nn_conv_winograd4(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
                              const float *u, bool u_packed, const float *b, const nn_conv_fuse *f,
                              float *y)
@@ -250,20 +319,26 @@ fwd_status nn_conv_winograd4(const fwd_kernel_ctx *k, const nn_conv_shape *s, co
     g.th = (g.oh + 3) / 4;
     g.tw = (g.ow + 3) / 4;
     g.tiles = g.th * g.tw;
-    g.ldv = nn_packed_b_floats(g.c, g.tiles);
     int lanes = nn_gemm_tile_rows() == 8 ? 16 : 8;
-    /* a step reads 4 * lanes + 4 floats from its first tile's column */
-    g.pw = 4 * ((g.tw + lanes - 1) / lanes * lanes) + 4;
-    g.ph = 4 * g.th + 2;
-    float *v = nn_scratch(4, (size_t)(NXI * g.ldv));
-    float *mo = nn_scratch(5, (size_t)(NXI * g.m * g.tiles));
-    if (!v || !mo) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the Winograd buffers");
+    int64_t rows_per_block = block_rows(&g);
+    wino4_block all = {0, g.th, g.tiles, nn_winograd_stride(nn_packed_b_floats(g.c, g.tiles)),
+                       nn_winograd_stride(g.m * g.tiles), NULL, NULL};
+    if (!rows_per_block) {
+        all.v = nn_scratch(4, (size_t)(NXI * all.ldv));
+        all.mo = nn_scratch(5, (size_t)(NXI * all.ldm));
+        if (!all.v || !all.mo)
+            return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for the Winograd buffers");
+    }
     for (int64_t n = 0; n < s->n; n++) {
-        wino4_job j = {&g, x + n * g.c * g.h * g.w, v, u, u_packed, mo, y + n * g.m * g.oh * g.ow, b,
-                       f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, lanes, 0};
+        wino4_job j = {&g, x + n * g.c * g.h * g.w, u, u_packed, y + n * g.m * g.oh * g.ow, b,
+                       f && f->z ? f->z + n * g.m * g.oh * g.ow : NULL, f, lanes, all, rows_per_block, 0};
+        if (rows_per_block) {
+            fwd_parallel_tasks((g.th + rows_per_block - 1) / rows_per_block, block_tasks, &j);
+            if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in a Winograd block");
+            continue;
+        }
         fwd_parallel_for(g.c, 65536 / (g.tiles * 150 + 1) + 1, input_transform, &j);
-        if (j.failed) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory for a padded plane");
-        if (!nn_winograd_products(NXI, g.m, g.c, g.tiles, u, u_packed, v, g.ldv, mo))
+        if (!nn_winograd_products(NXI, g.m, g.c, g.tiles, u, u_packed, all.v, all.ldv, all.mo, all.ldm))
             return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory in the GEMM");
         fwd_parallel_for(g.m, 65536 / (g.tiles * 100 + 1) + 1, output_transform, &j);
     }

@@ -7,8 +7,9 @@
  *   WK(name)   the name of this instantiation's function
  *   VF, VI     float / int32 vector types of WK_L lanes
  *   WK_IOTA    the VI constant {0, 1, ..., WK_L - 1}
- *   wk_load_n(p, n), wk_store_range(p, v, lo, hi)   lanes [0, n) loaded
- *              (the rest zero) / lanes [lo, hi) stored, lane l at p + l
+ *   wk_load_n(p, n), wk_load_range(p, lo, hi), wk_store_range(p, v, lo, hi)
+ *              lanes [0, n) / [lo, hi) loaded (the rest zero) / lanes
+ *              [lo, hi) stored, lane l at p + l (only those lanes touched)
  *
  * (undefined again at the end of this file).
  *
@@ -40,25 +41,44 @@
         y[3] = d12_ + 0.125f * x[3] - 8.0f * x[4] + x[5];                      \
     } while (0)
 
-/* V for tiles t0.. (n valid) of channel ch; row0 is the padded plane at
- * the first patch row and column of the first tile, pw its row stride
- * (4 * WK_L + 4 floats readable per row). v holds 36 positions, ldv
+/* V for tiles t0.. (n valid) of one channel plane xp (h x w): the patch
+ * of tile t0 starts at input row iy0, column ix0, and values outside the
+ * plane (the convolution's padding) are zero, read through masked loads
+ * rather than copied into a padded plane. v holds 36 positions, ldv
  * apart, each in panels of NN_NR tiles x c channels. */
-WK_TARGET static void WK(input_step)(const float *row0, int64_t pw, float *v, int64_t ldv, int64_t c,
-                                     int64_t ch, int64_t t0, int64_t n)
+WK_TARGET static void WK(input_step)(const float *xp, int64_t h, int64_t w, int64_t iy0, int64_t ix0, float *v,
+                                     int64_t ldv, int64_t c, int64_t ch, int64_t t0, int64_t n)
 {
     const VI iota = WK_IOTA, half = iota >= WK_L / 2;
     const VI cat = iota + (half & (WK_L / 2)); /* low halves of two vectors */
-    VF s[6][6];                                 /* (d B) per patch row */
+    /* the 8 loads of a patch row: columns 0..3 of WK_L tiles in 4 vectors
+     * from ix0, then columns 4..5 from ix0 + 4; lanes [lo, hi) inside */
+    int lo[8], hi[8];
+    for (int l = 0; l < 8; l++) {
+        int64_t col = ix0 + 4 * (l / 4) + (l % 4) * WK_L;
+        lo[l] = col >= 0 ? 0 : (-col < WK_L ? (int)-col : WK_L);
+        hi[l] = w - col >= WK_L ? WK_L : (w - col > 0 ? (int)(w - col) : 0);
+    }
+    VF s[6][6]; /* (d B) per patch row */
     for (int r = 0; r < 6; r++) {
-        const float *row = row0 + r * pw;
+        int64_t iy = iy0 + r;
+        if (iy < 0 || iy >= h) {
+            for (int q = 0; q < 6; q++) s[r][q] = (VF){0};
+            continue;
+        }
+        /* as an integer: the first columns may lie before the plane */
+        uintptr_t row = (uintptr_t)(xp + iy * w) + (uintptr_t)(ix0 * (int64_t)sizeof(float));
         VF d[6], a[4];
         for (int sh = 0; sh < 2; sh++) { /* columns 0..3, then 4..5 (one tile on) */
-            for (int i = 0; i < 4; i++) memcpy(&a[i], row + 4 * sh + i * WK_L, sizeof(VF));
+            for (int i = 0; i < 4; i++) {
+                int l = 4 * sh + i;
+                const float *p = (const float *)(row + (uintptr_t)((4 * sh + i * WK_L) * (int64_t)sizeof(float)));
+                a[i] = lo[l] < hi[l] ? wk_load_range(p, lo[l], hi[l]) : (VF){0};
+            }
             for (int q = 0; q < (sh ? 2 : 4); q++) {
                 VI idx = 4 * iota + q; /* lanes below WK_L / 2: column q of each tile */
-                VF lo = __builtin_shuffle(a[0], a[1], idx), hi = __builtin_shuffle(a[2], a[3], idx);
-                d[4 * sh + q] = __builtin_shuffle(lo, hi, cat);
+                VF lo2 = __builtin_shuffle(a[0], a[1], idx), hi2 = __builtin_shuffle(a[2], a[3], idx);
+                d[4 * sh + q] = __builtin_shuffle(lo2, hi2, cat);
             }
         }
         WK_BT(d, s[r]);
@@ -128,4 +148,5 @@ WK_TARGET static void WK(output_step)(const float *m, int64_t xs, int64_t n, flo
 #undef VI
 #undef WK_IOTA
 #undef wk_load_n
+#undef wk_load_range
 #undef wk_store_range

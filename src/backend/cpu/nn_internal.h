@@ -186,11 +186,21 @@ const float *nn_conv_subsample(const fwd_kernel_ctx *k, const nn_conv_shape *s, 
  * row-major. */
 void nn_winograd_weights(const float *w, int64_t m, int64_t c, float *u);
 /* The products of a Winograd convolution, over the pool: for each of the
- * positions xi, M[xi] (m x tiles) = U[xi] (m x c; packed as the GEMM's A
- * when u_packed, consecutive at m * c floats) @ V[xi] (packed B panels,
- * ldv floats apart). False when out of memory. */
+ * positions xi, M[xi] (m x tiles, ldm floats apart) = U[xi] (m x c;
+ * packed as the GEMM's A when u_packed, consecutive at m * c floats) @
+ * V[xi] (packed B panels, ldv floats apart). False when out of memory. */
 bool nn_winograd_products(int64_t positions, int64_t m, int64_t c, int64_t tiles, const float *u, bool u_packed,
-                          const float *v, int64_t ldv, float *mo);
+                          const float *v, int64_t ldv, float *mo, int64_t ldm);
+/* The distance in floats between consecutive positions of V or M holding
+ * floats each: an odd number of 64-byte lines, so the transforms' stores
+ * to (loads from) all positions at once spread over the L1 sets. With a
+ * multiple of 4 KB (64 channels x 16 tiles, ResNet-50's first stage)
+ * they all fell into one 8-way set, and the input transform of
+ * F(4x4) ran 2.4 times slower. */
+static inline int64_t nn_winograd_stride(int64_t floats)
+{
+    return ((floats + 15) / 16 | 1) * 16;
+}
 void nn_winograd_unweights(const float *u, int64_t m, int64_t c, float *w);
 bool nn_winograd_applies(const nn_conv_shape *s);
 fwd_status nn_conv_winograd(const fwd_kernel_ctx *k, const nn_conv_shape *s, const float *x,
