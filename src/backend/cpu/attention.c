@@ -11,7 +11,8 @@
  * rows of Y directly. Other float dtypes go through float32 copies.
  *
  * The offsets come from the kernel's workspace; each thread computes its
- * score blocks in its own scratch (nn_scratch slot 1), so the work units
+ * score blocks in its own scratch (nn_scratch slot 1; V's packed panels
+ * in slot 2), so the work units
  * are dealt into as many chunks as their size allows, taken dynamically.
  */
 #include <stdlib.h>
@@ -59,16 +60,18 @@ static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
     for (int64_t i = 0; i < n; i++) s[i] *= inv;
 }
 
-/* C = alpha * A @ op(B) on this thread with Forward's GEMM. */
+/* C = alpha * A @ op(B) on this thread with Forward's GEMM (B packed
+ * into bp when not NULL). */
 static bool gemm(bool tb, int64_t m, int64_t n, int64_t kd, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float *c, int64_t ldc)
+                 const float *b, int64_t ldb, float *bp, float *c, int64_t ldc)
 {
-    nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, NULL, c, ldc, nn_epilogue_plain(), NULL};
+    if (bp) nn_pack_b(b, ldb, tb, kd, 0, n, bp);
+    nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, bp, c, ldc, nn_epilogue_plain(), NULL};
     g.epi.alpha = alpha;
     return nn_gemm_serial(&g);
 }
 
-static void att_units(att_job *j, float *sc, int64_t beg, int64_t end)
+static void att_units(att_job *j, float *sc, float *vp, int64_t beg, int64_t end)
 {
     int64_t S = j->S, D = j->D, Skv = j->Skv, Dv = j->Dv;
     for (int64_t u = beg; u < end; u++) {
@@ -81,11 +84,11 @@ static void att_units(att_job *j, float *sc, int64_t beg, int64_t end)
         float *y = j->y + o[4] + r0 * j->ldy;
         /* scores = scale * Q_rows @ K^T: K is [Skv, D] (transposed in the
          * product) or already [D, Skv] */
-        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, sc, Skv)
-                             : gemm(true, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, sc, Skv);
+        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, NULL, sc, Skv)
+                             : gemm(true, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, NULL, sc, Skv);
         const float *m = j->mask ? j->mask + o[3] + r0 * j->m_row : NULL;
         for (int64_t r = 0; ok && r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
-        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, j->ldv, y, j->ldy)) {
+        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, j->ldv, vp, y, j->ldy)) {
             j->failed = 1;
             return;
         }
@@ -101,7 +104,15 @@ static void att_task(void *arg, int64_t c0, int64_t c1)
         j->failed = 1;
         return;
     }
-    for (int64_t c = c0; c < c1; c++) att_units(j, sc, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
+    /* V packed per unit: in place, its rows (often a multiple of 1 KB
+     * apart, 9 KB in BERT's fused QKV) crowd a few L1 sets */
+    float *vp = nn_scratch(2, (size_t)nn_packed_b_floats(j->Skv, j->Dv));
+    if (!vp) {
+        j->failed = 1;
+        return;
+    }
+    for (int64_t c = c0; c < c1; c++)
+        att_units(j, sc, vp, c * j->n_units / j->n_chunks, (c + 1) * j->n_units / j->n_chunks);
 }
 
 
