@@ -7,6 +7,7 @@ for kernel paths the ONNX node tests do not reach (shapes too small there).
 
 Run with: build/bin/node_tests --data tests/kernels --excluded /dev/null
 """
+import math
 import os
 import shutil
 
@@ -133,6 +134,19 @@ def main():
     write("test_gemv_matmul_relu", [helper.make_node("MatMul", ["a", "b"], ["t"]),
                                     helper.make_node("Relu", ["t"], ["y"])],
           [("a", a), ("b", b)], [("y", y)])
+    # a weight product with A (43 rows) read in place (96 columns: too few
+    # to pack it), a column bias and GELU (erf form) in the epilogue: five
+    # full row tiles down each column in one call, then 3 rows
+    a, w, bias = rnd(rng, 43, 70), rnd(rng, 70, 96) * 0.3, rnd(rng, 96)
+    t = a.astype(np.float64) @ w.astype(np.float64) + bias
+    y = 0.5 * t * (1.0 + np.vectorize(math.erf)(t / math.sqrt(2.0)))
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["t0"]), helper.make_node("Add", ["t0", "b"], ["t"]),
+             helper.make_node("Div", ["t", "sq2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["e1"]), helper.make_node("Mul", ["t", "e1"], ["m"]),
+             helper.make_node("Mul", ["m", "half"], ["y"])]
+    write("test_matmul_gelu_43x70x96", nodes, [("a", a)], [("y", y)],
+          [("w", w), ("b", bias), ("sq2", np.array(math.sqrt(2.0), dtype=np.float32)),
+           ("one", np.array(1.0, dtype=np.float32)), ("half", np.array(0.5, dtype=np.float32))])
 
 
 if __name__ == "__main__":
