@@ -503,26 +503,34 @@ static bool column512_suits(const nn_epilogue *e)
            act_in_zmm(e->act);
 }
 
-/* tiles full 8 x 32 tiles down one column of C (tile t of A at a + t *
- * astep: packed, or in place with row stride lda when lda > 0), e
- * (already at the first tile; NULL: none) moved down 8 rows per tile:
- * what tile512 does per tile without its checks and set-up each time.
- * That set-up had cost 12% of a tile with k = 64 (ResNet-50's expanding
- * 1x1 convs) and 3% with k = 256 (BERT-base's products). */
-__attribute__((target("avx512f,avx512vl"))) static void column512(int64_t tiles, int64_t kc, const float *a,
+/* tiles full-height tiles (8 rows; nr = 32, or 9..16 columns) down one
+ * column of C (tile t of A at a + t * astep: packed, or in place with
+ * row stride lda when lda > 0), e (already at the first tile; NULL: none)
+ * moved down 8 rows per tile: what tile512 does per tile without its
+ * checks and set-up each time. That set-up had cost 12% of a tile with
+ * k = 64 (ResNet-50's expanding 1x1 convs) and 3% with k = 256
+ * (BERT-base's products). */
+__attribute__((target("avx512f,avx512vl"))) static void column512(int64_t tiles, int nr, int64_t kc, const float *a,
                                                                  int64_t astep, int64_t lda, const float *b,
                                                                  int64_t bnext, int64_t bstep, float *c,
                                                                  int64_t ldc, bool accum, const nn_epilogue *e)
 {
     reg_epi re = {0};
     if (e) reg_epi_make(e, &re);
+    __mmask16 mask = (__mmask16)(nr >= NN_NR ? 0xFFFF : (1u << nr) - 1);
     for (int64_t t = 0; t < tiles; t++) {
         const float *at = a + t * astep;
         float *ct = c + t * MR512 * ldc;
-        if (lda > 0)
-            ukr512w(MR512, false, kc, at, lda, b, bnext, bstep, ct, ldc, accum, 0xFFFF, &re);
-        else
-            ukr512w(MR512, true, kc, at, 0, b, bnext, bstep, ct, ldc, accum, 0xFFFF, &re);
+        if (nr == 2 * NN_NR) {
+            if (lda > 0)
+                ukr512w(MR512, false, kc, at, lda, b, bnext, bstep, ct, ldc, accum, 0xFFFF, &re);
+            else
+                ukr512w(MR512, true, kc, at, 0, b, bnext, bstep, ct, ldc, accum, 0xFFFF, &re);
+        } else if (lda > 0) {
+            ukr512(MR512, false, kc, at, lda, b, bstep, ct, ldc, accum, mask, &re);
+        } else {
+            ukr512(MR512, true, kc, at, 0, b, bstep, ct, ldc, accum, mask, &re);
+        }
         for (int i = 0; i < re.n_add; i++) re.p[i] += MR512 * re.rs[i];
     }
 }
@@ -792,7 +800,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
                 }
                 int64_t jx = jr / tnr, l0 = jx * n_lines / njr, l1 = (jx + 1) * n_lines / njr;
                 int64_t ir = ic;
-                if (tmr == MR512 && nr == 2 * NN_NR) {
+                if (tmr == MR512 && (nr == 2 * NN_NR || (nr > 8 && nr <= NN_NR))) {
                     /* the full tiles in one call (column512; the next A
                      * block's lines prefetched first) */
                     int64_t full = mc / MR512;
@@ -808,13 +816,13 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
                             for (int64_t l = l0; l < l1; l++) _mm_prefetch(pa + 64 * l, _MM_HINT_T1);
                         }
                         if (ap)
-                            column512(full, kc, ap + ic * k + pc * tmr, MR512 * k, 0, bt, tnext, tstep,
+                            column512(full, nr, kc, ap + ic * k + pc * tmr, MR512 * k, 0, bt, tnext, tstep,
                                       c + ic * ldc + jr, ldc, accum, ep);
                         else if (blk)
-                            column512(full, kc, blk, MR512 * kc, 0, bt, tnext, tstep, c + ic * ldc + jr, ldc, accum,
-                                      ep);
+                            column512(full, nr, kc, blk, MR512 * kc, 0, bt, tnext, tstep, c + ic * ldc + jr, ldc,
+                                      accum, ep);
                         else
-                            column512(full, kc, a + ic * lda + pc, MR512 * lda, lda, bt, tnext, tstep,
+                            column512(full, nr, kc, a + ic * lda + pc, MR512 * lda, lda, bt, tnext, tstep,
                                       c + ic * ldc + jr, ldc, accum, ep);
                         ir = ic + full * MR512;
                     }
