@@ -465,18 +465,25 @@ __attribute__((target("avx512f,avx512vl"))) static void tile_narrow(int mr, int 
         for (int j = 0; j < nr; j++) c[r * ldc + j] = t[r * NARROW_COLS + j];
 }
 
-/* The register part of epilogue e into *re; false when an addend has a
- * column stride other than 0 or 1 (then the whole epilogue runs after
- * the store, and re is off). */
+/* Whether the kernels can add e's addends in registers: column strides
+ * 0 or 1 only (otherwise the whole epilogue runs after the store). */
+static bool addends_in_regs(const nn_epilogue *e)
+{
+    for (int t = 0; t < 2; t++)
+        if (e->add[t].p && e->add[t].cs != 0 && e->add[t].cs != 1) return false;
+    return true;
+}
+
+/* The register part of epilogue e into *re; false (and re off) when its
+ * addends are not for registers (addends_in_regs). */
 static bool reg_epi_make(const nn_epilogue *e, reg_epi *re)
 {
-    bool late = false;
+    bool late = !addends_in_regs(e);
     re->on = true;
     re->scale = e->alpha != 1.0f;
     re->alpha = e->alpha;
     for (int t = 0; t < 2; t++) {
         if (!e->add[t].p) continue;
-        if (e->add[t].cs != 0 && e->add[t].cs != 1) late = true;
         re->p[re->n_add] = e->add[t].p;
         re->rs[re->n_add] = e->add[t].rs;
         re->cs[re->n_add] = e->add[t].cs;
@@ -496,11 +503,7 @@ static bool reg_epi_make(const nn_epilogue *e, reg_epi *re)
 /* Whether column512 can run epilogue e (NULL: none) all in registers. */
 static bool column512_suits(const nn_epilogue *e)
 {
-    if (!e) return true;
-    for (int t = 0; t < 2; t++)
-        if (e->add[t].p && e->add[t].cs != 0 && e->add[t].cs != 1) return false;
-    return e->act == NN_ACT_NONE || e->act == NN_ACT_RELU || e->act == NN_ACT_CLIP || e->act == NN_ACT_LEAKY ||
-           act_in_zmm(e->act);
+    return !e || (addends_in_regs(e) && act_in_zmm(e->act));
 }
 
 /* tiles full-height tiles (8 rows; nr = 32, or 9..16 columns) down one
@@ -728,6 +731,16 @@ static bool edge_reads_in_place(int nr)
 /* Columns per task above which packing A per block pays for itself. */
 #define PACK_A_MIN_COLS 128
 
+/* Lines [l0, l1) of row tile `row` of the next A block na (n_rows rows,
+ * depth k) into L2, if it has that row: its loads spread over this
+ * block's column steps (nn_gemm_b). */
+static inline void prefetch_a_lines(const float *na, int64_t row, int64_t n_rows, int64_t k, int64_t l0, int64_t l1)
+{
+    if (!na || row >= n_rows) return;
+    const char *pa = (const char *)(na + row * k);
+    for (int64_t l = l0; l < l1; l++) _mm_prefetch(pa + 64 * l, _MM_HINT_T1);
+}
+
 bool nn_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *ap,
                     const float *bp, float *c, int64_t ldc, const nn_epilogue *e)
 {
@@ -811,28 +824,18 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
                         ep = &et;
                     }
                     if (full > 0 && column512_suits(ep)) {
-                        for (int64_t t = 0; na && t < full && t * MR512 < n_rows; t++) {
-                            const char *pa = (const char *)(na + t * MR512 * k);
-                            for (int64_t l = l0; l < l1; l++) _mm_prefetch(pa + 64 * l, _MM_HINT_T1);
-                        }
-                        if (ap)
-                            column512(full, nr, kc, ap + ic * k + pc * tmr, MR512 * k, 0, bt, tnext, tstep,
-                                      c + ic * ldc + jr, ldc, accum, ep);
-                        else if (blk)
-                            column512(full, nr, kc, blk, MR512 * kc, 0, bt, tnext, tstep, c + ic * ldc + jr, ldc,
-                                      accum, ep);
-                        else
-                            column512(full, nr, kc, a + ic * lda + pc, MR512 * lda, lda, bt, tnext, tstep,
-                                      c + ic * ldc + jr, ldc, accum, ep);
+                        for (int64_t t = 0; t < full; t++) prefetch_a_lines(na, t * MR512, n_rows, k, l0, l1);
+                        /* A: prepacked, packed per block, or in place */
+                        const float *at = ap ? ap + ic * k + pc * tmr : blk ? blk : a + ic * lda + pc;
+                        int64_t astep = MR512 * (ap ? k : blk ? kc : lda);
+                        column512(full, nr, kc, at, astep, ap || blk ? 0 : lda, bt, tnext, tstep, c + ic * ldc + jr,
+                                  ldc, accum, ep);
                         ir = ic + full * MR512;
                     }
                 }
                 for (; ir < ic + mc; ir += tmr) {
                     int mr = (int)(ic + mc - ir < tmr ? ic + mc - ir : tmr);
-                    if (na && ir - ic < n_rows) {
-                        const char *pa = (const char *)(na + (ir - ic) * k);
-                        for (int64_t l = l0; l < l1; l++) _mm_prefetch(pa + 64 * l, _MM_HINT_T1);
-                    }
+                    prefetch_a_lines(na, ir - ic, n_rows, k, l0, l1);
                     float *ct = c + ir * ldc + jr;
                     nn_epilogue et;
                     const nn_epilogue *ep = NULL;
