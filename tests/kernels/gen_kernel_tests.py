@@ -96,7 +96,8 @@ def main():
         write(f"test_conv1x1_residual_c{c}", nodes, [("x", x), ("z0", z0)], [("y", y)],
               [("w", w), ("b", bias)])
     # 7x7 outputs: 49 = 32 + 16 + 1 columns, the last one through the
-    # narrow-column kernel; 300 input channels sum over two k slices
+    # narrow-column kernel; 300 input channels sum over two k slices of
+    # the AVX2 kernel (one of the AVX-512 kernel's deeper slices)
     x, z0 = rnd(rng, 1, 300, 7, 7), rnd(rng, 1, 40, 7, 7)
     w, bias = rnd(rng, 40, 300, 1, 1) * 0.1, rnd(rng, 40)
     conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
@@ -106,8 +107,8 @@ def main():
                                     helper.make_node("Relu", ["u"], ["y"])],
           [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
     # last column tiles read in place: 196 = 6 * 32 + 4 (narrow), 100 =
-    # 3 * 32 + 4, 40 = 32 + 8, 144 = 4 * 32 + 16; odd k slices (257 ->
-    # 129 + 128, 33) for the narrow kernel's odd last step
+    # 3 * 32 + 4, 40 = 32 + 8, 144 = 4 * 32 + 16; odd k slices (257, or
+    # 129 + 128 with AVX2; 33) for the narrow kernel's odd last step
     for h, wd, c in ((14, 14, 257), (10, 10, 33), (5, 8, 64), (12, 12, 300)):
         x, z0 = rnd(rng, 1, c, h, wd), rnd(rng, 1, 40, h, wd)
         w, bias = rnd(rng, 40, c, 1, 1) * 0.1, rnd(rng, 40)
@@ -147,6 +148,27 @@ def main():
     write("test_matmul_gelu_43x70x96", nodes, [("a", a)], [("y", y)],
           [("w", w), ("b", bias), ("sq2", np.array(math.sqrt(2.0), dtype=np.float32)),
            ("one", np.array(1.0, dtype=np.float32)), ("half", np.array(0.5, dtype=np.float32))])
+    # depths beyond one k slice of either kernel (AVX-512: 768; AVX2:
+    # 256): 1700 = 768 + 466 + 466, the epilogue (column bias, a residual
+    # input, Relu) after the last slice only; 16 rows (two full row
+    # tiles), 40 = 32 + 8 columns
+    a, w, bias, z = rnd(rng, 16, 1700), rnd(rng, 1700, 40) * 0.05, rnd(rng, 40), rnd(rng, 16, 40)
+    y = np.maximum(a.astype(np.float64) @ w.astype(np.float64) + bias + z, 0)
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["t0"]), helper.make_node("Add", ["t0", "b"], ["t1"]),
+             helper.make_node("Add", ["t1", "z"], ["t2"]), helper.make_node("Relu", ["t2"], ["y"])]
+    write("test_matmul_res_relu_16x1700x40", nodes, [("a", a), ("z", z)], [("y", y)], [("w", w), ("b", bias)])
+    # a pointwise conv with a residual that dies there, 800 input channels:
+    # two k slices, so not planned in place (partial sums would land on
+    # the residual before it is read)
+    x, z0 = rnd(rng, 1, 800, 5, 5), rnd(rng, 1, 24, 5, 5)
+    w, bias = rnd(rng, 24, 800, 1, 1) * 0.05, rnd(rng, 24)
+    z = 1.0 / (1.0 + np.exp(-z0.astype(np.float64)))
+    conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+    y = np.maximum(conv + bias[None, :, None, None] + z, 0)
+    nodes = [helper.make_node("Sigmoid", ["z0"], ["z"]),
+             helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
+             helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
+    write("test_conv1x1_residual_c800", nodes, [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
 
 
 if __name__ == "__main__":

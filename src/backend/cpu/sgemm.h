@@ -20,8 +20,9 @@
 #include <stdint.h>
 
 #define NN_MR 6  /* rows of the register tile */
-/* Depth of the k slices: a product with k <= NN_GEMM_KC writes each
- * element of C once, after its whole sum (no partial sums in C). */
+/* Depth every kernel takes in one k slice (the AVX-512 one takes more): a
+ * product with k <= NN_GEMM_KC writes each element of C once, after its
+ * whole sum (no partial sums in C). */
 #define NN_GEMM_KC 256
 #define NN_NR 16 /* columns of the register tile (one packed panel) */
 

@@ -4,9 +4,10 @@
  * packing of B into 16-column panels, and the cache-blocked loop of one
  * thread (nn_gemm_packed). See sgemm.h.
  *
- * Blocking: the k dimension is cut into NN_KC slices so that one B panel
- * slice (KC x 16) stays in L1 while the kernel sweeps up to MC rows of A
- * (held in L2); the epilogue runs on each tile after its last k slice.
+ * Blocking: the k dimension is cut into slices (kc_max) and the rows into
+ * blocks of up to MC rows; one block of A (MC x kc) stays in L2 while the
+ * kernel sweeps the column tiles of B. The epilogue runs on each tile
+ * after its last k slice.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -16,7 +17,16 @@
 #include "backend/cpu/sgemm.h"
 #include "backend/cpu/transpose8.h"
 
-#define NN_KC NN_GEMM_KC
+/* Slice depth of the AVX2 kernel: one 6 x 16 panel slice (KC x 16) stays
+ * in L1 while the kernel sweeps the rows of A. */
+#define KC_AVX2 NN_GEMM_KC
+/* Slice depth of the AVX-512 kernel. Its B tile of a 256-deep slice
+ * (32 KB) did not stay in L1 either, and each slice beyond the first
+ * reads and writes all of C again: with 128 x 3072 outputs (1.5 MB, more
+ * than a core's L2) that went to L3. 768 (BERT-base's depth in one slice,
+ * A's 192 x 768 block 576 KB in L2): its four products 207 -> 215
+ * GFLOP/s on 2 threads, ResNet-50 ~1% faster. */
+#define KC_AVX512 768
 #define NN_MC 192
 
 /*
@@ -511,8 +521,7 @@ static bool column512_suits(const nn_epilogue *e)
  * row stride lda when lda > 0), e (already at the first tile; NULL: none)
  * moved down 8 rows per tile: what tile512 does per tile without its
  * checks and set-up each time. That set-up had cost 12% of a tile with
- * k = 64 (ResNet-50's expanding 1x1 convs) and 3% with k = 256
- * (BERT-base's products). */
+ * k = 64 (ResNet-50's expanding 1x1 convs) and 3% with k = 256. */
 __attribute__((target("avx512f,avx512vl"))) static void column512(int64_t tiles, int nr, int64_t kc, const float *a,
                                                                  int64_t astep, int64_t lda, const float *b,
                                                                  int64_t bnext, int64_t bstep, float *c,
@@ -709,12 +718,12 @@ void nn_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap)
     pack_a_block(a, lda, m, k, tmr, ap, tmr * k);
 }
 
-/* Depth of the k slice starting at pc: NN_KC, or an even split of the
+/* Depth of the k slice starting at pc: kmax, or an even split of the
  * last two slices (no tiny last slice). */
-static int64_t slice_len(int64_t k, int64_t pc)
+static int64_t slice_len(int64_t k, int64_t pc, int64_t kmax)
 {
-    int64_t kc = k - pc < NN_KC ? k - pc : NN_KC;
-    if (k - pc > NN_KC && k - pc < 2 * NN_KC) kc = (k - pc + 1) / 2;
+    int64_t kc = k - pc < kmax ? k - pc : kmax;
+    if (k - pc > kmax && k - pc < 2 * kmax) kc = (k - pc + 1) / 2;
     return kc;
 }
 
@@ -759,6 +768,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
     }
     int tmr, tnr;
     tile_fn tf = pick_tile2(&tmr, &tnr);
+    const int64_t kmax = tmr == MR512 ? KC_AVX512 : KC_AVX2;
     /* row blocks of at most NN_MC rows, evened out in whole tiles */
     int64_t nblk = (m + NN_MC - 1) / NN_MC, tiles = (m + tmr - 1) / tmr;
     int64_t mcb = (tiles + nblk - 1) / nblk * tmr;
@@ -766,7 +776,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
      * block when there are enough columns to reuse it, or read in place */
     float *blk = NULL;
     if (!ap && n >= PACK_A_MIN_COLS) {
-        blk = nn_scratch(3, (size_t)(mcb * NN_KC));
+        blk = nn_scratch(3, (size_t)(mcb * kmax));
         if (!blk) return false;
     }
     bool plain = e->alpha == 1.0f && !e->add[0].p && !e->add[1].p && e->act == NN_ACT_NONE;
@@ -776,7 +786,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
     const int64_t njr = (n + tnr - 1) / tnr;
     int64_t kc;
     for (int64_t pc = 0; pc < k; pc += kc) {
-        kc = slice_len(k, pc);
+        kc = slice_len(k, pc, kmax);
         bool accum = pc > 0 || e->accumulate, last = pc + kc == k;
         for (int64_t ic = 0; ic < m; ic += mcb) {
             int64_t mc = m - ic < mcb ? m - ic : mcb;
@@ -793,7 +803,7 @@ bool nn_gemm_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, con
             } else if (ap && pc + kc < k) {
                 na = ap + (pc + kc) * tmr;
                 n_rows = m < mcb ? m : mcb;
-                n_lines = (slice_len(k, pc + kc) * tmr * 4 + 63) / 64;
+                n_lines = (slice_len(k, pc + kc, kmax) * tmr * 4 + 63) / 64;
             }
             for (int64_t jr = 0; jr < n; jr += tnr) {
                 int nr = (int)(n - jr < tnr ? n - jr : tnr);
