@@ -75,7 +75,11 @@ FM_T512 static inline __m512 fm_erf16(__m512 x)
     q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.105554826f));
     q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(0.481240353f));
     q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.0f));
-    __m512 y = _mm512_div_ps(_mm512_mul_ps(xc, p), q);
+    /* xc * p / q, q >= 1: a reciprocal estimate and one Newton step
+     * (about twice as fast as the division on Zen 4) */
+    __m512 r = _mm512_rcp14_ps(q);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(xc, p), r);
     y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)), _mm512_set1_ps(1.0f));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
