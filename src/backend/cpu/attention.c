@@ -21,8 +21,10 @@
 #include "util/threadpool.h"
 
 #include "backend/cpu/attention.h"
+#include "backend/cpu/elementwise_fastmath512.h"
 #include "backend/cpu/nn_internal.h"
 #include "backend/cpu/reduce_common.h"
+#include "backend/cpu/sgemm.h"
 
 /* Score block size (floats) a work unit aims at: 64K floats = 256 KiB. */
 #define ATT_BLOCK_FLOATS ((int64_t)1 << 16)
@@ -36,6 +38,7 @@ typedef struct att_job {
     int64_t n_tiles;  /* row blocks per (batch, head) */
     int64_t n_units, n_chunks;
     bool k_trans;
+    bool avx512; /* the softmax rows with AVX-512 */
     float scale;
     const int64_t *off; /* per (batch, head): element offsets of its Q, K,
                            V, mask and Y slices (ATT_OFFS entries each) */
@@ -45,10 +48,12 @@ typedef struct att_job {
 
 #define ATT_OFFS 5
 
-/* Softmax of one score row in place (float32), with the mask row added:
- * the vectorised max and exp-and-sum passes of the Softmax kernel. */
-static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
+/* Softmax of one score row in place (float32), the scores first scaled
+ * and the mask row added: the vectorised max and exp-and-sum passes of
+ * the Softmax kernel. */
+static void softmax_row(float *s, int64_t n, float scale, const float *m, int64_t m_col)
 {
+    for (int64_t i = 0; i < n; i++) s[i] *= scale;
     if (m) {
         if (m_col == 1)
             for (int64_t i = 0; i < n; i++) s[i] += m[i];
@@ -60,14 +65,43 @@ static void softmax_row(float *s, int64_t n, const float *m, int64_t m_col)
     for (int64_t i = 0; i < n; i++) s[i] *= inv;
 }
 
-/* C = alpha * A @ op(B) on this thread with Forward's GEMM (B packed
- * into bp when not NULL). */
-static bool gemm(bool tb, int64_t m, int64_t n, int64_t kd, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float *bp, float *c, int64_t ldc)
+/* The same with AVX-512, each pass 16 lanes at a time (the row, 512 B
+ * for BERT-base, stays in L1 across the three passes): the same scaled
+ * and masked values (a product, then a sum, each rounded), exp of their
+ * distance to the row's max, divided by the sum. */
+FM_T512 static void softmax_row512(float *s, int64_t n, float scale, const float *m, int64_t m_col)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), vs);
+        if (m) v = _mm512_add_ps(v, m_col == 1 ? _mm512_maskz_loadu_ps(k, m + i) : _mm512_set1_ps(m[0]));
+        _mm512_mask_storeu_ps(s + i, k, v);
+        vmax = _mm512_mask_max_ps(vmax, k, vmax, v);
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = fm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mx));
+        _mm512_mask_storeu_ps(s + i, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(s + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), inv));
+    }
+}
+
+/* C = A @ op(B) on this thread with Forward's GEMM (B packed into bp
+ * when not NULL). */
+static bool gemm(bool tb, int64_t m, int64_t n, int64_t kd, const float *a, int64_t lda, const float *b,
+                 int64_t ldb, float *bp, float *c, int64_t ldc)
 {
     if (bp) nn_pack_b(b, ldb, tb, kd, 0, n, bp);
     nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, bp, c, ldc, nn_epilogue_plain(), NULL};
-    g.epi.alpha = alpha;
     return nn_gemm_serial(&g);
 }
 
@@ -82,13 +116,18 @@ static void att_units(att_job *j, float *sc, float *vp, int64_t beg, int64_t end
         const float *kk = j->k + o[1];
         const float *v = j->v + o[2];
         float *y = j->y + o[4] + r0 * j->ldy;
-        /* scores = scale * Q_rows @ K^T: K is [Skv, D] (transposed in the
-         * product) or already [D, Skv] */
-        bool ok = j->k_trans ? gemm(false, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, NULL, sc, Skv)
-                             : gemm(true, nr, Skv, D, j->scale, q, j->ldq, kk, j->ldk, NULL, sc, Skv);
+        /* scores = Q_rows @ K^T (scaled in the softmax): K is [Skv, D]
+         * (transposed in the product) or already [D, Skv] */
+        bool ok = gemm(!j->k_trans, nr, Skv, D, q, j->ldq, kk, j->ldk, NULL, sc, Skv);
         const float *m = j->mask ? j->mask + o[3] + r0 * j->m_row : NULL;
-        for (int64_t r = 0; ok && r < nr; r++) softmax_row(sc + r * Skv, Skv, m ? m + r * j->m_row : NULL, j->m_col);
-        if (!ok || !gemm(false, nr, Dv, Skv, 1.0f, sc, Skv, v, j->ldv, vp, y, j->ldy)) {
+        for (int64_t r = 0; ok && r < nr; r++) {
+            const float *mr = m ? m + r * j->m_row : NULL;
+            if (j->avx512)
+                softmax_row512(sc + r * Skv, Skv, j->scale, mr, j->m_col);
+            else
+                softmax_row(sc + r * Skv, Skv, j->scale, mr, j->m_col);
+        }
+        if (!ok || !gemm(false, nr, Dv, Skv, sc, Skv, v, j->ldv, vp, y, j->ldy)) {
             j->failed = 1;
             return;
         }
@@ -294,7 +333,7 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
 
     att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = yt->data, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
                  .ldq = g.ldq, .ldk = g.ldk, .ldv = g.ldv, .ldy = g.ldy, .k_trans = g.k_trans,
-                 .scale = ir_attr_float(k->node, "scale", 1.0f)};
+                 .scale = ir_attr_float(k->node, "scale", 1.0f), .avx512 = nn_gemm_tile_rows() == 8 /* the AVX-512 kernels run */};
     int64_t BH = g.BH;
     int64_t rows = ATT_BLOCK_FLOATS / Skv;
     rows = rows < 1 ? 1 : rows;
