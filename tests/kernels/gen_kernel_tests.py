@@ -46,6 +46,21 @@ def rnd(rng, *shape):
     return rng.uniform(-1, 1, size=shape).astype(np.float32)
 
 
+def write_conv1x1_residual(rng, n, c, m, h, wd, wscale):
+    """test_conv1x1_residual_c{c}: Relu(1x1 conv (c -> m channels) + bias +
+    z), z = Sigmoid(z0) an intermediate that dies at the Add (a candidate
+    for writing the output over it)."""
+    x, z0 = rnd(rng, n, c, h, wd), rnd(rng, n, m, h, wd)
+    w, bias = rnd(rng, m, c, 1, 1) * wscale, rnd(rng, m)
+    z = 1.0 / (1.0 + np.exp(-z0.astype(np.float64)))
+    conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+    y = np.maximum(conv + bias[None, :, None, None] + z, 0)
+    nodes = [helper.make_node("Sigmoid", ["z0"], ["z"]),
+             helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
+             helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
+    write(f"test_conv1x1_residual_c{c}", nodes, [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
+
+
 def main():
     rng = np.random.default_rng(2026)
     # MatMul with 1-3 rows and B a graph input: the in-place GEMV path,
@@ -85,16 +100,7 @@ def main():
     # when the depth fits one GEMM k slice (32 channels), copied when not
     # (300 channels)
     for c in (32, 300):
-        x, z0 = rnd(rng, 2, c, 9, 11), rnd(rng, 2, 40, 9, 11)
-        w, bias = rnd(rng, 40, c, 1, 1) * 0.2, rnd(rng, 40)
-        z = 1.0 / (1.0 + np.exp(-z0.astype(np.float64)))
-        conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
-        y = np.maximum(conv + bias[None, :, None, None] + z, 0)
-        nodes = [helper.make_node("Sigmoid", ["z0"], ["z"]),
-                 helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
-                 helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
-        write(f"test_conv1x1_residual_c{c}", nodes, [("x", x), ("z0", z0)], [("y", y)],
-              [("w", w), ("b", bias)])
+        write_conv1x1_residual(rng, 2, c, 40, 9, 11, 0.2)
     # 7x7 outputs: 49 = 32 + 16 + 1 columns, the last one through the
     # narrow-column kernel; 300 input channels sum over two k slices of
     # the AVX2 kernel (one of the AVX-512 kernel's deeper slices)
@@ -160,15 +166,7 @@ def main():
     # a pointwise conv with a residual that dies there, 800 input channels:
     # two k slices, so not planned in place (partial sums would land on
     # the residual before it is read)
-    x, z0 = rnd(rng, 1, 800, 5, 5), rnd(rng, 1, 24, 5, 5)
-    w, bias = rnd(rng, 24, 800, 1, 1) * 0.05, rnd(rng, 24)
-    z = 1.0 / (1.0 + np.exp(-z0.astype(np.float64)))
-    conv = np.einsum("nchw,mc->nmhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
-    y = np.maximum(conv + bias[None, :, None, None] + z, 0)
-    nodes = [helper.make_node("Sigmoid", ["z0"], ["z"]),
-             helper.make_node("Conv", ["x", "w", "b"], ["t"], kernel_shape=[1, 1]),
-             helper.make_node("Add", ["t", "z"], ["u"]), helper.make_node("Relu", ["u"], ["y"])]
-    write("test_conv1x1_residual_c800", nodes, [("x", x), ("z0", z0)], [("y", y)], [("w", w), ("b", bias)])
+    write_conv1x1_residual(rng, 1, 800, 24, 5, 5, 0.05)
 
 
 if __name__ == "__main__":

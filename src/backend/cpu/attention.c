@@ -74,7 +74,7 @@ FM_T512 static void softmax_row512(float *s, int64_t n, float scale, const float
     const __m512 vs = _mm512_set1_ps(scale);
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 k = fm_mask16(n - i);
         __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), vs);
         if (m) v = _mm512_add_ps(v, m_col == 1 ? _mm512_maskz_loadu_ps(k, m + i) : _mm512_set1_ps(m[0]));
         _mm512_mask_storeu_ps(s + i, k, v);
@@ -83,14 +83,14 @@ FM_T512 static void softmax_row512(float *s, int64_t n, float scale, const float
     const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 k = fm_mask16(n - i);
         __m512 e = fm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mx));
         _mm512_mask_storeu_ps(s + i, k, e);
         sum = _mm512_mask_add_ps(sum, k, sum, e);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 k = fm_mask16(n - i);
         _mm512_mask_storeu_ps(s + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), inv));
     }
 }
@@ -333,7 +333,8 @@ static fwd_status attention_f32(fwd_kernel_ctx *k, const ir_tensor *q, const ir_
 
     att_job j = {.q = q->data, .k = kt->data, .v = v->data, .y = yt->data, .S = S, .D = D, .Skv = Skv, .Dv = Dv,
                  .ldq = g.ldq, .ldk = g.ldk, .ldv = g.ldv, .ldy = g.ldy, .k_trans = g.k_trans,
-                 .scale = ir_attr_float(k->node, "scale", 1.0f), .avx512 = nn_gemm_tile_rows() == 8 /* the AVX-512 kernels run */};
+                 .scale = ir_attr_float(k->node, "scale", 1.0f),
+                 .avx512 = nn_gemm_tile_rows() == 8 /* the AVX-512 kernels run */};
     int64_t BH = g.BH;
     int64_t rows = ATT_BLOCK_FLOATS / Skv;
     rows = rows < 1 ? 1 : rows;

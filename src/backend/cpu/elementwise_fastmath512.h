@@ -8,8 +8,15 @@
 #define FWD_BACKEND_CPU_ELEMENTWISE_FASTMATH512_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define FM_T512 __attribute__((target("avx512f")))
+
+/* The lanes of a 16-lane step with left elements still to go. */
+static inline __mmask16 fm_mask16(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
 
 
 FM_T512 static inline __m512 fm_exp16(__m512 x)

@@ -4,10 +4,10 @@
  * packing of B into 16-column panels, and the cache-blocked loop of one
  * thread (nn_gemm_packed). See sgemm.h.
  *
- * Blocking: the k dimension is cut into slices (kc_max) and the rows into
- * blocks of up to MC rows; one block of A (MC x kc) stays in L2 while the
- * kernel sweeps the column tiles of B. The epilogue runs on each tile
- * after its last k slice.
+ * Blocking: the k dimension is cut into slices (KC_AVX512 or KC_AVX2
+ * deep) and the rows into blocks of up to MC rows; one block of A
+ * (MC x kc) stays in L2 while the kernel sweeps the column tiles of B.
+ * The epilogue runs on each tile after its last k slice.
  */
 #include <immintrin.h>
 #include <stdlib.h>
