@@ -19,6 +19,13 @@ saved to a file and loaded 20 times (median load time), and the planned
 activation memory is compared with the unplanned sum. Prints a table (ORT
 ms, -O0 ms, -O1 ms, -O1/-O0 speed-up, ORT/-O1 relative speed, memory,
 load time) and whether issue 3's targets are met.
+
+The hardware limit: each round also measures the FMA peak on the same N
+threads (fwd_bench --fma-peak), and the model's matrix products (MatMul,
+Gemm, Conv, counted as the direct algorithm computes them, from ONNX shape
+inference) give the time they would take at that peak. A second table
+holds that bound, how close -O1 comes to it, and -O0 over the bound: the
+largest -O1/-O0 speed-up an -O1 running at the bound could show.
 """
 import argparse
 import datetime
@@ -106,6 +113,63 @@ def export(b, path):
                           input_names=b.input_names, output_names=b.output_names,
                           dynamic_axes=dyn, do_constant_folding=True)
     os.replace(tmp, path)
+
+
+def bench_shapes(b):
+    """The input shapes the benchmark runs (its --shape arguments)."""
+    shapes = {}
+    for flag, arg in zip(b.bench_args, b.bench_args[1:]):
+        if flag == "--shape":
+            name, dims = arg.rsplit(":", 1)
+            shapes[name] = [int(d) for d in dims.split("x")]
+    return shapes
+
+
+def product_flops(path, shapes):
+    """FLOPs of one run's MatMul, Gemm and Conv nodes as the direct
+    algorithm computes them (a multiply-add is two), from ONNX shape
+    inference at the given input shapes; None if a shape stays unknown."""
+    import onnx
+    from onnx import shape_inference
+    m = onnx.load(path)
+    for i in m.graph.input:
+        if i.name in shapes:
+            dims = i.type.tensor_type.shape.dim
+            for d, v in zip(dims, shapes[i.name]):
+                d.ClearField("dim_param")
+                d.dim_value = v
+    m = shape_inference.infer_shapes(m, data_prop=True)
+    known = {t.name: list(t.dims) for t in m.graph.initializer}
+    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+        known[vi.name] = [d.dim_value if d.HasField("dim_value") else None
+                          for d in vi.type.tensor_type.shape.dim]
+    total = 0
+    for n in m.graph.node:
+        if n.op_type not in ("MatMul", "Gemm", "Conv"):
+            continue
+        a, w, y = (known.get(n.input[0]), known.get(n.input[1]), known.get(n.output[0]))
+        if not a or not w or y is None or None in a + w + y:
+            return None
+        if n.op_type == "MatMul":
+            depth = a[-1]
+        elif n.op_type == "Gemm":
+            trans_a = any(at.name == "transA" and at.i for at in n.attribute)
+            depth = a[0] if trans_a else a[1]
+        else:  # Conv: W is [Cout, Cin / group, kernel...]
+            depth = int(np.prod(w[1:]))
+        total += 2 * int(np.prod(y)) * depth
+    return total
+
+
+def fma_peak(fwd_bench, threads):
+    """The FMA peak (GFLOP/s) on threads threads, or None."""
+    env = dict(os.environ, FWD_NUM_THREADS=str(threads))
+    p = subprocess.run([fwd_bench, "--fma-peak"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, env=env)
+    for line in p.stdout.splitlines():
+        if p.returncode == 0 and line.startswith("fma peak:"):
+            return float(line.split()[2])
+    return None
 
 
 def ort_session(path, threads):
@@ -220,11 +284,15 @@ def run_bench(b, args, fwd_bench, cache, problems):
         problems += [f"{b.name}: {p}" for p in
                      check_fwd(fwd_cli, path, b, sess, feeds, os.path.join(cache, b.name + "_io"))]
     engine_file = os.path.join(cache, b.name + ".fwdengine") if b.engine_file else ""
-    ort_t, fwd_t, loads = [], {lv: [] for lv in OPT_LEVELS}, []
+    ort_t, fwd_t, loads, peaks = [], {lv: [] for lv in OPT_LEVELS}, [], []
     summary = {}
     failed = set()
-    # one round = ORT, then each fwd level, so load changes hit all alike
+    # one round = the FMA peak, ORT, then each fwd level, so load changes
+    # hit all alike
     for _ in range(args.repeats):
+        pk = fma_peak(fwd_bench, args.threads)
+        if pk:
+            peaks.append(pk)
         ort_t.append(time_ort(sess, feeds, args.warmup, args.iters))
         for lv in OPT_LEVELS:
             if lv in failed:
@@ -241,6 +309,8 @@ def run_bench(b, args, fwd_bench, cache, problems):
             if "load_ms" in r:
                 loads.append(r["load_ms"])
     med = {lv: statistics.median(t) if t else None for lv, t in fwd_t.items()}
+    flops = product_flops(path, bench_shapes(b))
+    peak = statistics.median(peaks) if peaks else None
     o1 = summary.get(1, {})
     act, unpl = int(o1.get("activation_bytes", 0)), int(o1.get("unplanned_bytes", 0))
     row = {
@@ -256,8 +326,12 @@ def run_bench(b, args, fwd_bench, cache, problems):
         "unpl_mb": unpl / 2**20 if unpl else None,
         "load_ms": statistics.median(loads) if loads else None,
         "engine_file": b.engine_file,
+        "gflop": flops * 1e-9 if flops else None,
+        "peak": peak,
+        "bound_ms": flops * 1e-6 / peak if flops and peak else None,
         "rounds": f"ORT {'/'.join(f'{t:.1f}' for t in ort_t)}; "
-                  + "; ".join(f"-O{lv} {'/'.join(f'{t:.1f}' for t in fwd_t[lv])}" for lv in OPT_LEVELS),
+                  + "; ".join(f"-O{lv} {'/'.join(f'{t:.1f}' for t in fwd_t[lv])}" for lv in OPT_LEVELS)
+                  + f"; FMA peak {'/'.join(f'{p:.0f}' for p in peaks)} GFLOP/s",
     }
     print(f"{b.name}: ORT {row['ort']:.2f} ms, fwd -O0 {fmt(row['o0'])} ms, "
           f"fwd -O1 {fmt(row['o1'])} ms", file=sys.stderr, flush=True)
@@ -356,6 +430,17 @@ def main():
         lines.append(f"| {r['name']} | {r['ort']:.2f} | {fmt(r['o0'], '.2f', 'failed')} | "
                      f"{fmt(r['o1'], '.2f', 'failed')} | {fmt(sp)} | {fmt(rel)} | {layers} | "
                      f"{mem} | {fmt(r['load_ms'])} |")
+    lines += ["", "Against the hardware limit: the matrix products' FLOPs (MatMul, Gemm, Conv "
+              "as the direct algorithm computes them; Winograd convolutions do fewer, so -O1 "
+              "can beat the bound) at the FMA peak measured in each round (median); -O0 / bound "
+              "is the largest -O1/-O0 speed-up an -O1 running at the bound could show:", "",
+              "| model | products (GFLOP) | FMA peak (GFLOP/s) | bound (ms) | bound / -O1 | "
+              "-O0 / bound |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        b = r["bound_ms"]
+        lines.append(f"| {r['name']} | {fmt(r['gflop'])} | {fmt(r['peak'], '.1f')} | {fmt(b)} | "
+                     f"{fmt(b / r['o1'] if b and r['o1'] else None, '.1%')} | "
+                     f"{fmt(r['o0'] / b if b and r['o0'] else None)} |")
     lines += ["", "Per-round medians (ms):", ""] + [f"- {r['name']}: {r['rounds']}" for r in rows]
     lines += ["", "Issue-3 targets:", ""] + target_lines(rows)
     if problems:

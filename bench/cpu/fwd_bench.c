@@ -5,6 +5,7 @@
  *             [--warmup N] [--iters N] [--mode float32] [--opt-level N]
  *             [--batch OPT,MAX] [--profile NAME:MIN,OPT,MAX]...
  *             [--save-engine PATH] [--load-iters N]
+ *   fwd_bench --fma-peak
  *
  * The path is tried as an engine file first (fwd_engine_load) and built
  * from the model otherwise. Every graph input gets fixed pseudo-random
@@ -25,6 +26,9 @@
  * Prints the engine summary, then the median and p90 latency of the timed
  * runs in milliseconds. The thread count is the library's: set
  * FWD_NUM_THREADS.
+ *
+ * --fma-peak measures the machine's float32 FMA peak on that many threads
+ * instead (fma_peak.c) and prints it in GFLOP/s.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* clock_gettime in strict C11 */
@@ -35,6 +39,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include "fma_peak.h"
 #include "fwd.h"
 
 #define MAX_INPUTS 64
@@ -70,6 +77,7 @@ static void usage(void)
             "                 [--warmup N] [--iters N] [--mode float32] [--opt-level N]\n"
             "                 [--batch OPT,MAX] [--profile NAME:MIN,OPT,MAX]...\n"
             "                 [--save-engine PATH] [--load-iters N]\n"
+            "       fwd_bench --fma-peak\n"
             "threads: FWD_NUM_THREADS (default: all cores)\n");
 }
 
@@ -517,8 +525,32 @@ static int print_summary(const fwd_engine *e)
 
 /* ---- main ---- */
 
+/* The library's thread count: FWD_NUM_THREADS, else the online cores. */
+static int bench_threads(void)
+{
+    const char *env = getenv("FWD_NUM_THREADS");
+    int n = env ? atoi(env) : 0;
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    return n > FMA_PEAK_MAX_THREADS ? FMA_PEAK_MAX_THREADS : n;
+}
+
+static int print_fma_peak(void)
+{
+    fma_peak pk;
+    if (fma_peak_measure(bench_threads(), &pk)) {
+        fprintf(stderr, "fwd_bench: the FMA peak cannot be measured here (needs x86 with AVX2 and FMA)\n");
+        return 1;
+    }
+    printf("fma peak: %.1f GFLOP/s (threads: %d, %s)\n", pk.gflops, pk.threads, pk.isa);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--fma-peak") == 0) return print_fma_peak();
     bench_opts o;
     memset(&o, 0, sizeof o);
     if (parse_args(argc, argv, &o)) {
