@@ -167,6 +167,14 @@ def main():
     # two k slices, so not planned in place (partial sums would land on
     # the residual before it is read)
     write_conv1x1_residual(rng, 1, 800, 24, 5, 5, 0.05)
+    # constant weights wide enough that, on 2 threads, each thread's one
+    # task packs all of A itself (280 columns each) instead of sharing
+    # one packed copy; 12 rows (a full tile and a part), bias and Relu
+    a, w, bias = rnd(rng, 12, 200), rnd(rng, 200, 560) * 0.02, rnd(rng, 560) * 0.1
+    y = np.maximum(a.astype(np.float64) @ w.astype(np.float64) + bias, 0)
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["t0"]), helper.make_node("Add", ["t0", "b"], ["t1"]),
+             helper.make_node("Relu", ["t1"], ["y"])]
+    write("test_matmul_bias_relu_12x200x560", nodes, [("a", a)], [("y", y)], [("w", w), ("b", bias)])
 
 
 if __name__ == "__main__":
