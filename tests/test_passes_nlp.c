@@ -1,7 +1,8 @@
 /*
  * The passes fuse_layernorm, fuse_gelu, fuse_attention (with its
- * sequence-major layout step), the residual Add of fuse_bias_activation
- * and eliminate_transpose_reshape through the public API. Each small graph of
+ * sequence-major layout step), the residual Add of fuse_bias_activation,
+ * fuse_matmul_layernorm and eliminate_transpose_reshape through the
+ * public API. Each small graph of
  * tests/passes/pb (made by tests/passes/pb/gen_pb_models.py) is built at
  * optimization level 1 and level 0: the level-1 layers must be the
  * expected ones, and the level-1 outputs must match level 0's on fixed
@@ -61,7 +62,8 @@ typedef struct pass_case {
 } pass_case;
 
 #define ATT "MatMul+Div+Add+Softmax+MatMul"
-#define LN "LayerNormalization[ReduceMean+Sub+*ReduceMean+Add+Sqrt+*]"
+#define LN_CHAIN "ReduceMean+Sub+*ReduceMean+Add+Sqrt+*"
+#define LN "LayerNormalization[" LN_CHAIN "]"
 
 static const pass_case cases[] = {
     /* fuse_layernorm */
@@ -112,11 +114,19 @@ static const pass_case cases[] = {
     {"mm_residual_relu", "FusedMatMul[MatMul+Add+Add+Relu]"},
     {"mm_residual_few_rows", "FusedMatMul[MatMul+Add+Add]"},
     {"mm_residual_batched_tanh", "FusedMatMul[MatMul+Add+Tanh]"},
-    {"bert_layer", "FusedMatMul[MatMul+Add],FusedAttention[Split+*],FusedMatMul[MatMul+Add+Add]," LN
-                   ",FusedMatMul[MatMul+Add+Div+Erf+Add+Mul+Mul],FusedMatMul[MatMul+Add+Add]," LN},
+    {"bert_layer", "FusedMatMul[MatMul+Add],FusedAttention[Split+*],FusedMatMul[MatMul+Add+Add+" LN_CHAIN
+                   "],FusedMatMul[MatMul+Add+Div+Erf+Add+Mul+Mul],FusedMatMul[MatMul+Add+Add+" LN_CHAIN "]"},
     {"mm_residual_broadcast", "FusedMatMul[MatMul+Add],Add"},
     {"mm_residual_mid_output", "FusedMatMul[MatMul+Add],Add"},
     {"mm_act_then_residual", "FusedMatMul[MatMul+Add+Relu],Add"},
+    /* LayerNormalization into the FusedMatMul before it (fuse_matmul_layernorm) */
+    {"mm_ln", "FusedMatMul[MatMul+Add+Add+LayerNormalization]"},
+    {"mm_ln_rows", "FusedMatMul[MatMul+Add+Add+LayerNormalization]"},
+    {"mm_ln_no_residual", "FusedMatMul[MatMul+Add+LayerNormalization]"},
+    {"mm_ln_few_rows", "FusedMatMul[MatMul+Add+Add+LayerNormalization]"},
+    {"mm_ln_gemm_trans", "FusedMatMul[Gemm+Add+LayerNormalization]"},
+    {"mm_ln_two_axes", "FusedMatMul[MatMul+Add+Add],LayerNormalization"},
+    {"mm_ln_sum_output", "FusedMatMul[MatMul+Add+Add],LayerNormalization"},
     /* eliminate_transpose_reshape */
     {"tt_identity", "Relu"},
     {"tt_merge", "Transpose,Relu"},

@@ -175,6 +175,7 @@ static const pass_step pipeline[] = {
     {"fuse gelu", pass_fuse_gelu},
     {"fuse attention", pass_fuse_attention},
     {"fuse bias+activation", pass_fuse_bias_activation},
+    {"fuse matmul+layernorm", pass_fuse_matmul_layernorm},
     {"eliminate transpose/reshape", pass_eliminate_transpose_reshape},
     {"fold constants", run_fold},
     {"remove dead nodes", run_dead},

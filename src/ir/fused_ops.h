@@ -16,6 +16,11 @@
  *   (both 0 by default); alpha (float, default 1); C (optional) broadcast
  *   onto Y (a bias [N] or Gemm's C); Z (optional) a tensor of Y's shape
  *   added before the activation (a residual branch, as FusedConv's Z).
+ *   FusedMatMul(A, B, C?, Z?, Scale, Bias?) -> Y adds a
+ *   LayerNormalization over Y's last axis after the activation:
+ *   Y = LayerNorm(act(...), Scale, Bias) with epsilon = attribute
+ *   norm_epsilon (default 1e-5), statistics in float32; Scale and Bias
+ *   (optional) hold Y's last dim's elements.
  *
  * The activation, for both: attribute "activation" (string): "" (none),
  *   "Relu", "Clip" (activation_alpha = min, activation_beta = max),

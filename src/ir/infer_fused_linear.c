@@ -117,6 +117,28 @@ static void swapped(const ir_tensor *t, ir_tensor *out)
     out->shape.dims[r - 2] = t->shape.dims[r - 1];
 }
 
+/* The LayerNormalization over Y's last axis (inputs 4 and 5): scale and
+ * bias of A's dtype holding Y's last dim's elements, bias only with a
+ * scale. */
+static fwd_status check_norm(const ir_infer_ctx *c, const ir_tensor *a)
+{
+    const ir_tensor *s = in_at(c, 4), *b = in_at(c, 5);
+    if (b && !s) return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "LayerNormalization bias without a scale");
+    if (!s) return FWD_OK;
+    FWD_TRY(need_float_like(c, s, a, "norm scale"));
+    FWD_TRY(need_float_like(c, b, a, "norm bias"));
+    if (c->n_out < 1 || c->out[0].shape.rank < 1) return FWD_OK;
+    int64_t n = c->out[0].shape.dims[c->out[0].shape.rank - 1];
+    const ir_tensor *t[2] = {s, b};
+    for (int i = 0; i < 2; i++) {
+        int64_t cnt = t[i] ? ir_shape_numel(&t[i]->shape) : -1;
+        if (n >= 0 && cnt >= 0 && cnt != n)
+            return ir_infer_error(c, FWD_ERR_SHAPE, "norm %s holds %lld elements, Y's last dim is %lld",
+                                  i ? "bias" : "scale", (long long)cnt, (long long)n);
+    }
+    return FWD_OK;
+}
+
 static fwd_status infer_fused_matmul(ir_infer_ctx *c)
 {
     FWD_TRY(check_activation(c));
@@ -158,11 +180,11 @@ static fwd_status infer_fused_matmul(ir_infer_ctx *c)
     const ir_tensor *z = in_at(c, 3);
     FWD_TRY(need_float_like(c, z, a, "Z"));
     if (c->n_out > 0) FWD_TRY(check_onto(c, z, &c->out[0].shape, "Z", true));
-    return FWD_OK;
+    return check_norm(c, a);
 }
 
 const ir_op_schema ir_schemas_fused_linear[] = {
     {"FusedConv", 2, 4, 1, 1, infer_fused_conv},
-    {"FusedMatMul", 2, 4, 1, 1, infer_fused_matmul},
+    {"FusedMatMul", 2, 6, 1, 1, infer_fused_matmul},
     {NULL, 0, 0, 0, 0, NULL},
 };

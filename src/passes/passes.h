@@ -50,6 +50,7 @@ fwd_status pass_fuse_layernorm(ir_graph *g, const pass_ctx *c, int *n_changed);
 fwd_status pass_fuse_gelu(ir_graph *g, const pass_ctx *c, int *n_changed);
 fwd_status pass_fuse_attention(ir_graph *g, const pass_ctx *c, int *n_changed);
 fwd_status pass_fuse_bias_activation(ir_graph *g, const pass_ctx *c, int *n_changed);
+fwd_status pass_fuse_matmul_layernorm(ir_graph *g, const pass_ctx *c, int *n_changed);
 fwd_status pass_eliminate_transpose_reshape(ir_graph *g, const pass_ctx *c, int *n_changed);
 fwd_status pass_assign_float16(ir_graph *g, const pass_ctx *c, int *n_changed);
 

@@ -101,7 +101,7 @@ static bool gemm(bool tb, int64_t m, int64_t n, int64_t kd, const float *a, int6
                  int64_t ldb, float *bp, float *c, int64_t ldc)
 {
     if (bp) nn_pack_b(b, ldb, tb, kd, 0, n, bp);
-    nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, bp, c, ldc, nn_epilogue_plain(), NULL};
+    nn_gemm_args g = {m, n, kd, a, lda, false, b, ldb, tb, bp, c, ldc, nn_epilogue_plain(), NULL, NULL, NULL};
     return nn_gemm_serial(&g);
 }
 

@@ -351,7 +351,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             for (int64_t gi = 0; gi < s->group; gi++) {
                 nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false,
                                    x + (n * s->c + gi * s->cg) * in_size, P, false, NULL,
-                                   y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp};
+                                   y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp, NULL, NULL};
                 if (!nn_gemm(&ga)) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
             }
         return FWD_OK;
@@ -392,7 +392,7 @@ fwd_status nn_conv_f32(const fwd_kernel_ctx *k, const nn_conv_shape *s, const fl
             fwd_parallel_for((P + pj.cols - 1) / pj.cols, 1, conv_pack_tasks, &pj);
             ok = !pj.failed;
             nn_gemm_args ga = {s->mg, P, K, w + gi * s->mg * K, K, false, NULL, 0, false, bp,
-                               y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp};
+                               y + (n * s->m + gi * s->mg) * P, P, nn_conv_epilogue(s, b, f, n, gi), wp, NULL, NULL};
             if (ok) ok = nn_gemm(&ga);
         }
     }

@@ -1,7 +1,9 @@
 /*
  * CPU kernels for FusedConv and FusedMatMul (see ir/fused_ops.h): the
  * bias, the addend C, the residual Z and the activation are applied in
- * the GEMM epilogue (sgemm.h), tile by tile while the tile is in L1.
+ * the GEMM epilogue (sgemm.h), tile by tile while the tile is in L1; a
+ * FusedMatMul's LayerNormalization runs on whole rows right after the
+ * thread that computed them finished them (nn_gemm_args.rows_done).
  * float32 natively; float16, bfloat16 and float64 through float32 copies.
  */
 #include <math.h>
@@ -146,12 +148,53 @@ static fwd_status fused_conv_f32(fwd_kernel_ctx *k)
 /* Rows below which the product goes through nn_matmul_f32 (its GEMV path). */
 #define RESIDUAL_MIN_ROWS 4
 
-/* Y = act(alpha * A @ B + C + Z) as one GEMM with both addends in the
- * epilogue, when A is dense and not transposed, B one matrix (or packed)
- * and C absent or a bias along the columns. False (nothing done) when
- * the product does not have that form. */
-static bool residual_gemm(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b, const nn_mm_fuse *f,
-                          const float *z, ir_tensor *y, fwd_status *st)
+/* The LayerNormalization over Y's last axis that follows the product
+ * when inputs 4 (scale) and 5 (bias, optional) are present (fused_ops.h). */
+typedef struct ln_post {
+    const float *scale, *bias;
+    float eps;
+    float *y;
+    int64_t n; /* row length: Y's last dim */
+} ln_post;
+
+/* Rows [r0, r1) of Y normalised in place (also a fwd_parallel_for task). */
+static void ln_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const ln_post *p = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        double mean, inv;
+        float *row = p->y + r * p->n;
+        cpu_layernorm_row_f32(row, row, p->n, p->scale, p->bias, p->eps, &mean, &inv);
+    }
+}
+
+/* Reads the normalization's inputs into *ln; *on false when there is none. */
+static fwd_status read_norm(const fwd_kernel_ctx *k, ir_tensor *y, ln_post *ln, bool *on)
+{
+    const ir_tensor *s = nn_in(k, 4), *b = nn_in(k, 5);
+    bool has_b = b && b->data;
+    *on = s && s->data;
+    if (!*on) {
+        if (has_b) return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "LayerNormalization bias without a scale");
+        return FWD_OK;
+    }
+    int64_t n = y->shape.rank > 0 ? y->shape.dims[y->shape.rank - 1] : 1;
+    if ((int64_t)ir_tensor_numel(s) != n || (has_b && (int64_t)ir_tensor_numel(b) != n))
+        return cpu_kernel_error(k, FWD_ERR_SHAPE,
+                                "LayerNormalization scale and bias must hold %lld elements (Y's last dim), got %lld "
+                                "and %lld",
+                                (long long)n, (long long)ir_tensor_numel(s), has_b ? (long long)ir_tensor_numel(b) : 0LL);
+    *ln = (ln_post){s->data, has_b ? b->data : NULL, ir_attr_float(k->node, "norm_epsilon", 1e-5f), y->data, n};
+    return FWD_OK;
+}
+
+/* Y = act(alpha * A @ B + C + Z) as one GEMM with the addends in the
+ * epilogue and the normalization (ln, or NULL) on each task's rows right
+ * after they are computed, when A is dense and not transposed, B one
+ * matrix (or packed) and C absent or a bias along the columns. z may be
+ * NULL. False (nothing done) when the product does not have that form. */
+static bool fused_gemm(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b, const nn_mm_fuse *f,
+                       const float *z, ln_post *ln, ir_tensor *y, fwd_status *st)
 {
     *st = FWD_OK;
     int ra = a->shape.rank;
@@ -175,37 +218,45 @@ static bool residual_gemm(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_
         if (last != 1 && last != N) return false;
         e.add[0] = (nn_addend){c->data, 0, last == N ? 1 : 0};
     }
-    e.add[1] = (nn_addend){z, N, 1};
+    if (z) e.add[1] = (nn_addend){z, N, 1};
     if (!nn_blas_fits(m, N, K)) return false;
-    nn_gemm_args g = {m, N, K, a->data, K, false, f->bp ? NULL : b->data, N, false, f->bp, y->data, N, e, NULL};
+    nn_gemm_args g = {m,    N, K, a->data, K, false, f->bp ? NULL : b->data, N, false, f->bp, y->data, N, e, NULL,
+                      ln ? ln_rows : NULL, ln};
     if (!nn_gemm(&g)) *st = cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     return true;
 }
 
-/* The product with the residual z (Y's shape) added before the activation. */
-static fwd_status matmul_residual(fwd_kernel_ctx *k, const ir_tensor *b, nn_mm_fuse *f, const ir_tensor *zt,
-                                  ir_tensor *y)
+/* The product with the residual zt (Y's shape, or NULL) added before the
+ * activation and the normalization ln (or NULL) after it. */
+static fwd_status matmul_epilogues(fwd_kernel_ctx *k, const ir_tensor *b, nn_mm_fuse *f, const ir_tensor *zt,
+                                   ln_post *ln, ir_tensor *y)
 {
-    if (zt->shape.rank != y->shape.rank)
-        return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
-    for (int i = 0; i < y->shape.rank; i++)
-        if (zt->shape.dims[i] != y->shape.dims[i])
+    const float *z = NULL;
+    float *zcopy = NULL;
+    if (zt) {
+        if (zt->shape.rank != y->shape.rank)
             return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
-    const float *z;
-    float *zcopy;
-    FWD_TRY(unalias(k, zt, y, &z, &zcopy));
+        for (int i = 0; i < y->shape.rank; i++)
+            if (zt->shape.dims[i] != y->shape.dims[i])
+                return cpu_kernel_error(k, FWD_ERR_SHAPE, "residual Z must have the output's shape");
+        FWD_TRY(unalias(k, zt, y, &z, &zcopy));
+    }
     fwd_status st;
-    if (!residual_gemm(k, k->in[0], b, f, z, y, &st)) {
-        /* any other form: the product without the activation, then Z and
-         * the activation over Y */
+    if (!fused_gemm(k, k->in[0], b, f, z, ln, y, &st)) {
+        /* any other form: the product (with the activation when there is
+         * no Z), then Z and the activation, then the normalization */
         nn_act_kind act = f->act;
-        f->act = NN_ACT_NONE;
+        if (z) f->act = NN_ACT_NONE;
         st = nn_matmul_f32(k, k->in[0], b, f, y);
         float *yd = y->data;
         size_t n = ir_tensor_numel(y);
-        if (st == FWD_OK) {
+        if (st == FWD_OK && z) {
             for (size_t i = 0; i < n; i++) yd[i] += z[i];
             nn_act_apply(act, f->act_a, f->act_b, yd, (int64_t)n);
+        }
+        if (st == FWD_OK && ln && ln->n > 0) {
+            int64_t rows = (int64_t)n / ln->n, grain = ln->n >= 16384 ? 1 : 16384 / ln->n;
+            fwd_parallel_for(rows, grain, ln_rows, ln);
         }
     }
     free(zcopy);
@@ -246,7 +297,15 @@ static fwd_status fused_matmul_f32(fwd_kernel_ctx *k)
         c2.data = (void *)cdata;
         f.c = &c2;
     }
-    fwd_status st = zt && zt->data ? matmul_residual(k, b, &f, zt, y) : nn_matmul_f32(k, k->in[0], b, &f, y);
+    ln_post ln;
+    bool norm = false;
+    fwd_status st = read_norm(k, y, &ln, &norm);
+    if (st == FWD_OK) {
+        if ((zt && zt->data) || norm)
+            st = matmul_epilogues(k, b, &f, zt && zt->data ? zt : NULL, norm ? &ln : NULL, y);
+        else
+            st = nn_matmul_f32(k, k->in[0], b, &f, y);
+    }
     free(ccopy);
     return st;
 }

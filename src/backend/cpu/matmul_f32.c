@@ -69,7 +69,7 @@ static void mm_product(const mm32 *p, const float *a, const float *b, float *y, 
         fwd_parallel_for((p->n + j.cols - 1) / j.cols, 1, gemv_blocks, &j);
         return;
     }
-    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e, NULL};
+    nn_gemm_args g = {rows, p->n, p->k, a, p->lda, p->ta, b, p->ldb, p->tb, p->bp, y, p->n, *e, NULL, NULL, NULL};
     bool ok = parallel ? nn_gemm(&g) : nn_gemm_serial(&g);
     if (!ok) ((mm32 *)p)->failed = 1;
 }

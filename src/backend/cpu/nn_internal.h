@@ -251,6 +251,12 @@ typedef struct nn_mm_fuse {
 fwd_status nn_matmul_f32(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_tensor *b,
                          const nn_mm_fuse *f, ir_tensor *y);
 
+/* One float32 LayerNormalization row of D elements (norm.c): y = (x -
+ * mean) / sqrt(var + eps) * scale + bias (bias may be NULL; x and y may
+ * be the same row); *mean and *inv receive the statistics. */
+void cpu_layernorm_row_f32(const float *x, float *y, int64_t D, const float *scale, const float *bias, float eps,
+                           double *mean, double *inv);
+
 /* Integer GEMM C[m][n] = sum_k A[m][k] * B[k][n] (int32, row-major),
  * parallel over rows. */
 void nn_gemm_i32(int64_t m, int64_t n, int64_t k, const int32_t *a, const int32_t *b, int32_t *c);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "backend/cpu/elementwise_convert.h"
+#include "backend/cpu/nn_internal.h"
 #include "backend/cpu/reduce_common.h"
 
 static const ir_tensor *opt_in(const fwd_kernel_ctx *k, int i)
@@ -331,10 +332,9 @@ static void ln_sums(const float *x, int64_t n, float c, bool squares, double *su
 /* One float32 row (x and y may be the same buffer): the mean, then the
  * variance around it (two passes over a row that stays in L1), then
  * y = (x - mean) * inv * scale + bias. */
-static void ln_row_f32(const ln_job *j, const float *x, float *y, double *mean, double *inv)
+void cpu_layernorm_row_f32(const float *x, float *y, int64_t D, const float *sc, const float *bi, float eps,
+                           double *mean, double *inv)
 {
-    int64_t D = j->D;
-    const float *sc = j->sf, *bi = j->bf;
 #ifdef RED_AVX2
     double s1, s2;
     /* summed around the first element: a mean far from zero keeps its
@@ -342,7 +342,7 @@ static void ln_row_f32(const ln_job *j, const float *x, float *y, double *mean, 
     ln_sums(x, D, x[0], false, &s1);
     float m = (float)((double)x[0] + s1 / (double)D);
     ln_sums(x, D, m, true, &s2);
-    float iv = 1.0f / sqrtf((float)(s2 / (double)D) + j->eps);
+    float iv = 1.0f / sqrtf((float)(s2 / (double)D) + eps);
     __m256 vm = _mm256_set1_ps(m), vi = _mm256_set1_ps(iv);
     int64_t i = 0;
     if (bi) {
@@ -360,7 +360,7 @@ static void ln_row_f32(const ln_job *j, const float *x, float *y, double *mean, 
 #else
     float m = red_sum_f32(x, D) / (float)D;
     float var = red_sumsq_centered_f32(x, D, m) / (float)D;
-    float iv = 1.0f / sqrtf(var + j->eps);
+    float iv = 1.0f / sqrtf(var + eps);
     if (bi) {
         for (int64_t i = 0; i < D; i++) y[i] = (x[i] - m) * iv * sc[i] + bi[i];
     } else {
@@ -380,10 +380,11 @@ static void ln_task(void *arg, int64_t beg, int64_t end)
     for (int64_t r = beg; r < end; r++) {
         double mean, inv;
         if (j->x->dtype == FWD_FLOAT32) {
-            ln_row_f32(j, (const float *)j->x->data + r * D, (float *)j->y->data + r * D, &mean, &inv);
+            cpu_layernorm_row_f32((const float *)j->x->data + r * D, (float *)j->y->data + r * D, D, j->sf, j->bf,
+                                  j->eps, &mean, &inv);
         } else if (buf) {
             elt_f16_to_f32_n((const uint16_t *)j->x->data + r * D, buf, D);
-            ln_row_f32(j, buf, buf, &mean, &inv);
+            cpu_layernorm_row_f32(buf, buf, D, j->sf, j->bf, j->eps, &mean, &inv);
             elt_f32_to_f16_n(buf, (uint16_t *)j->y->data + r * D, D);
         } else {
             fwd_dtype dt = j->x->dtype;

@@ -139,6 +139,14 @@ typedef struct nn_gemm_args {
     int64_t ldc;
     nn_epilogue epi;
     const float *ap; /* A prepacked (nn_pack_a, not transposed), or NULL */
+    /* A row-wise epilogue (a LayerNormalization over whole rows of C), or
+     * NULL: the product is then split by rows only, and the task that
+     * computed rows [r0, r1) calls rows_done(rows_arg, r0, r1) once they
+     * are final, while they are still in its core's cache. With fewer row
+     * tiles than threads the product is split as usual and rows_done
+     * runs once over all rows on the calling thread. */
+    void (*rows_done)(void *rows_arg, int64_t r0, int64_t r1);
+    void *rows_arg;
 } nn_gemm_args;
 bool nn_gemm(const nn_gemm_args *g);
 /* The same on the calling thread only (for use inside parallel loops). */

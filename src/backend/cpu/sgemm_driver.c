@@ -127,6 +127,7 @@ typedef struct gemm_job {
     const float *ap; /* A packed (nn_pack_a), or NULL */
     const float *bp; /* all of B packed, or NULL */
     int64_t n_row_tasks, n_col_tasks; /* the grid of tasks */
+    bool rows_in_tasks; /* each task runs g->rows_done on its (whole) rows */
     _Atomic int failed;
 } gemm_job;
 
@@ -207,6 +208,8 @@ static void grid_tasks(void *arg, int64_t t0, int64_t t1)
         if (!nn_gemm_b(r1 - r0, c1 - c0, g->k, j->a + r0 * j->lda, j->lda, j->ap ? j->ap + r0 * g->k : NULL, b,
                        j->bp ? 0 : g->ldb, g->c + r0 * g->ldc + c0, g->ldc, &e))
             j->failed = 1;
+        else if (j->rows_in_tasks)
+            g->rows_done(g->rows_arg, r0, r1); /* whole rows: final */
     }
 }
 
@@ -306,9 +309,13 @@ static bool run(const nn_gemm_args *g, bool parallel)
     int64_t want = work / TASK_MIN_WORK;
     if (want > 4 * nt) want = 4 * nt;
     if (want < 1) want = 1;
-    gemm_job j = {g, a, lda, g->ap, g->bp, 1, 1, 0};
+    gemm_job j = {g, a, lda, g->ap, g->bp, 1, 1, false, 0};
     bool ok = true;
     int64_t panels = (g->n + NN_NR - 1) / NN_NR;
+    int64_t mr = nn_gemm_tile_rows(), row_tiles = (g->m + mr - 1) / mr;
+    /* a row-wise epilogue runs inside the row tasks when every thread
+     * gets a row tile; else once over all rows after the product */
+    bool rows_in_tasks = g->rows_done && nt > 1 && want > 1 && row_tiles >= nt;
     if (nt == 1 || want == 1) {
         if (g->bp) {
             grid_tasks(&j, 0, 1);
@@ -319,7 +326,7 @@ static bool run(const nn_gemm_args *g, bool parallel)
             if (!ap && g->n > block_cols(g->k) && g->m * g->k >= 4096) ap = pack_a_shared(a, lda, g->m, g->k, 1);
             ok = gemm_cols(g, a, lda, ap, 0, g->n);
         }
-    } else if (!g->bp && panels >= 2 * nt && g->n >= g->m) {
+    } else if (!g->bp && panels >= 2 * nt && g->n >= g->m && !rows_in_tasks) {
         /* B the larger operand, enough column blocks: each task packs its
          * own block and reads all of A (the smaller one) */
         int64_t tasks = round_tasks(want, nt, panels);
@@ -342,7 +349,6 @@ static bool run(const nn_gemm_args *g, bool parallel)
         }
         /* Split the dimension of the larger operand first, so each of its
          * elements is read by one task; the smaller one is shared. */
-        int64_t mr = nn_gemm_tile_rows(), row_tiles = (g->m + mr - 1) / mr;
         int64_t rtasks, ctasks;
         /* Each task streams all of the shared operand: when that is larger
          * than a good part of L2, one task per thread. */
@@ -362,6 +368,14 @@ static bool run(const nn_gemm_args *g, bool parallel)
             rtasks = (per + ctasks - 1) / ctasks;
             if (rtasks > row_tiles) rtasks = row_tiles;
         }
+        if (rows_in_tasks) {
+            /* whole rows per task, one task per thread: each packs only
+             * its own rows of A, and its rows of C stay in its cache for
+             * rows_done */
+            rtasks = nt;
+            ctasks = 1;
+            j.rows_in_tasks = true;
+        }
         j.n_col_tasks = ctasks;
         j.n_row_tasks = rtasks;
         if (!j.ap && ctasks > 1 && panels / ctasks >= 4 && !packs_own_a(g, rtasks, ctasks, nt))
@@ -370,6 +384,7 @@ static bool run(const nn_gemm_args *g, bool parallel)
         ok = !j.failed;
     }
     free(tmp);
+    if (ok && g->rows_done && !rows_in_tasks) g->rows_done(g->rows_arg, 0, g->m);
     return ok;
 }
 

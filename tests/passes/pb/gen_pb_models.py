@@ -420,6 +420,51 @@ def gen_residual():
     matmul_residual("mm_act_then_residual", act="Relu", act_first=True)
 
 
+# ---------------- LayerNormalization into FusedMatMul ----------------
+
+def matmul_layernorm(name, *, x_shape=(2, 5, 16), n_out=24, bias=True, residual=True, gemm=False, axis=-1,
+                     ln_bias=True, extra_outputs=()):
+    """y = LayerNormalization(MatMul(x, W) [+ bias] [+ r]) (ONNX's own op,
+    opset 17); gemm: Gemm(x, W^T, transB=1) on a rank-2 x instead."""
+    T = helper.make_node
+    k = x_shape[-1]
+    out_shape = list(x_shape[:-1]) + [n_out]
+    w = (rng.standard_normal((k, n_out)) / math.sqrt(k)).astype(np.float32)
+    inits = [numpy_helper.from_array(w.T.copy() if gemm else w, "w"),
+             numpy_helper.from_array((rng.standard_normal((n_out,)) * 0.5).astype(np.float32), "bias"),
+             numpy_helper.from_array((1 + rng.standard_normal(out_shape[axis:]) * 0.2).astype(np.float32), "gamma"),
+             numpy_helper.from_array((rng.standard_normal(out_shape[axis:]) * 0.1).astype(np.float32), "beta")]
+    ins = [vi("x", list(x_shape))]
+    if gemm:
+        n = [T("Gemm", ["x", "w", "bias"] if bias else ["x", "w"], ["mm"], transB=1)]
+    else:
+        n = [T("MatMul", ["x", "w"], ["mm"])]
+        if bias:
+            n.append(T("Add", ["mm", "bias"], ["biased"]))
+    last = "biased" if bias and not gemm else "mm"
+    if residual:
+        ins.append(vi("r", out_shape))
+        n.append(T("Add", [last, "r"], ["res"]))
+        last = "res"
+    n.append(T("LayerNormalization", [last, "gamma", "beta"] if ln_bias else [last, "gamma"], ["y"],
+               axis=axis, epsilon=1e-3))
+    save(name, n, ins, [vi("y", None)] + [vi(o, None) for o in extra_outputs], inits, opset=17)
+
+
+def gen_matmul_layernorm():
+    matmul_layernorm("mm_ln")
+    # 37 rows, enough work for two threads: row tasks of whole 8-row
+    # tiles, the last one partial, each normalising its own rows
+    matmul_layernorm("mm_ln_rows", x_shape=(37, 96), n_out=320)
+    matmul_layernorm("mm_ln_no_residual", x_shape=(3, 12, 32), n_out=48, residual=False, ln_bias=False)
+    matmul_layernorm("mm_ln_few_rows", x_shape=(1, 2, 16))
+    matmul_layernorm("mm_ln_gemm_trans", x_shape=(6, 20), n_out=12, gemm=True)
+    # not fused: normalised over more than the last axis; the sum it
+    # normalises is also an output
+    matmul_layernorm("mm_ln_two_axes", axis=-2)
+    matmul_layernorm("mm_ln_sum_output", extra_outputs=["res"])
+
+
 # ---------------- Transpose / Reshape ----------------
 
 def chain(name, nodes, x_shape, inits=(), outputs=("y",)):
@@ -467,4 +512,5 @@ if __name__ == "__main__":
     gen_attention()
     gen_residual()
     gen_transpose_reshape()
+    gen_matmul_layernorm()
     print("wrote", len([f for f in os.listdir(HERE) if f.endswith(".onnx")]), "models to", HERE)
