@@ -697,8 +697,12 @@ static void pack_a_block(const float *a, int64_t lda, int64_t mc, int64_t kc, in
         float *dst = ap + i / tmr * ldp;
         const float *src = a + i * lda;
         if (mr == tmr && tmr == 8) {
-            for (int64_t p = 0; p < kc; p++, dst += 8)
-                for (int r = 0; r < 8; r++) dst[r] = src[r * lda + p];
+            /* 8 x 8 blocks through registers: each k step's 8 rows become
+             * one 32-byte row of the tile */
+            int64_t p = 0;
+            for (; p + 8 <= kc; p += 8) nn_transpose8x8(src + p, lda, dst + p * 8, 8);
+            for (; p < kc; p++)
+                for (int r = 0; r < 8; r++) dst[p * 8 + r] = src[r * lda + p];
         } else {
             for (int64_t p = 0; p < kc; p++, dst += tmr)
                 for (int64_t r = 0; r < tmr; r++) dst[r] = r < mr ? src[r * lda + p] : 0.0f;
