@@ -220,7 +220,7 @@ static bool fused_gemm(const fwd_kernel_ctx *k, const ir_tensor *a, const ir_ten
     }
     if (z) e.add[1] = (nn_addend){z, N, 1};
     if (!nn_blas_fits(m, N, K)) return false;
-    nn_gemm_args g = {m,    N, K, a->data, K, false, f->bp ? NULL : b->data, N, false, f->bp, y->data, N, e, NULL,
+    nn_gemm_args g = {m, N, K, a->data, K, false, f->bp ? NULL : b->data, N, false, f->bp, y->data, N, e, NULL,
                       ln ? ln_rows : NULL, ln};
     if (!nn_gemm(&g)) *st = cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     return true;
