@@ -85,6 +85,15 @@ static inline void attr_float(pb *node, const char *name, float v)
     pb_msg(node, 5, &a);
 }
 
+static inline void attr_string(pb *node, const char *name, const char *v)
+{
+    pb a = {0};
+    pb_str(&a, 1, name);
+    pb_str(&a, 4, v);
+    pb_int(&a, 20, 3); /* STRING */
+    pb_msg(node, 5, &a);
+}
+
 static inline void node(pb *g, const char *op, const char *const *in, int n_in, const char *out, pb *attrs)
 {
     pb n = {0};

@@ -93,10 +93,24 @@ static inline __m256 fm_erf8(__m256 x)
     y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
+/* fm_geluf's operations, 8 lanes (max/min give their second operand
+ * for a NaN x: then xc is finite and h NaN) */
 static inline __m256 fm_gelu8(__m256 x)
 {
-    __m256 e = fm_erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-FM_GELU_CLAMP)), _mm256_set1_ps(FM_GELU_CLAMP));
+    __m256 z = _mm256_mul_ps(xc, xc);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(FM_GELU_P5), z, _mm256_set1_ps(FM_GELU_P4));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(FM_GELU_P3));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(FM_GELU_P2));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(FM_GELU_P1));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(FM_GELU_P0));
+    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(FM_GELU_Q5), z, _mm256_set1_ps(FM_GELU_Q4));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(FM_GELU_Q3));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(FM_GELU_Q2));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(FM_GELU_Q1));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(1.0f));
+    __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+    return _mm256_fmadd_ps(h, _mm256_div_ps(_mm256_mul_ps(xc, p), q), h);
 }
 
 static inline __m256 fm_gelu_tanh8(__m256 x)

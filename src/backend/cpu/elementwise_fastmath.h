@@ -121,8 +121,47 @@ static inline float fm_erff(float x)
     return x != x ? x : y;
 }
 
-/* x * Phi(x) in erf form, its tanh approximation, and x * sigmoid(x). */
-static inline float fm_geluf(float x) { return 0.5f * x * (1.0f + fm_erff(x * 0.70710678118654752f)); }
+/* GELU in erf form, x * Phi(x) = h + h * erf(x / sqrt 2) with h = x / 2,
+ * erf(x / sqrt 2) = x P(x^2) / Q(x^2) on [-4 sqrt 2, 4 sqrt 2] (beyond,
+ * erf rounds to +-1): a (5, 5) rational fit in x^2 with the 1/sqrt 2
+ * folded in, max relative error 5e-8. The vector forms share these
+ * coefficients; 20 vector operations against 28 through fm_erf (a
+ * (6, 6) fit, the scaling and the checks a lone erf needs), which made
+ * GELU ~5% of a BERT FFN's first product on AVX-512. */
+#define FM_GELU_CLAMP 5.65685424949238f
+#define FM_GELU_P5 4.580861912018008e-08f
+#define FM_GELU_P4 1.2469629837141838e-05f
+#define FM_GELU_P3 0.00032086405553855f
+#define FM_GELU_P2 0.009246721863746643f
+#define FM_GELU_P1 0.06617143005132675f
+#define FM_GELU_P0 0.7978845834732056f
+#define FM_GELU_Q5 1.1938265060962294e-06f
+#define FM_GELU_Q4 7.068118429742754e-05f
+#define FM_GELU_Q3 0.001836107112467289f
+#define FM_GELU_Q2 0.028189489617943764f
+#define FM_GELU_Q1 0.2496001273393631f
+
+/* x NaN: h is NaN, so the result (the clamp turns xc finite) */
+static inline float fm_geluf(float x)
+{
+    float xc = x > -FM_GELU_CLAMP ? x : -FM_GELU_CLAMP;
+    xc = xc < FM_GELU_CLAMP ? xc : FM_GELU_CLAMP;
+    float z = xc * xc;
+    float p = fmaf(FM_GELU_P5, z, FM_GELU_P4);
+    p = fmaf(p, z, FM_GELU_P3);
+    p = fmaf(p, z, FM_GELU_P2);
+    p = fmaf(p, z, FM_GELU_P1);
+    p = fmaf(p, z, FM_GELU_P0);
+    float q = fmaf(FM_GELU_Q5, z, FM_GELU_Q4);
+    q = fmaf(q, z, FM_GELU_Q3);
+    q = fmaf(q, z, FM_GELU_Q2);
+    q = fmaf(q, z, FM_GELU_Q1);
+    q = fmaf(q, z, 1.0f);
+    float h = 0.5f * x;
+    return fmaf(h, xc * p / q, h);
+}
+
+/* The tanh approximation of GELU, and x * sigmoid(x). */
 
 static inline float fm_gelu_tanhf(float x)
 {

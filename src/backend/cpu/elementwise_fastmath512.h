@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "backend/cpu/elementwise_fastmath.h"
+
 #define FM_T512 __attribute__((target("avx512f")))
 
 /* The lanes of a 16-lane step with left elements still to go. */
@@ -91,10 +93,26 @@ FM_T512 static inline __m512 fm_erf16(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 
+/* fm_geluf's operations, 16 lanes, 1 / Q by a reciprocal estimate and
+ * one Newton step (Q >= 1) */
 FM_T512 static inline __m512 fm_gelu16(__m512 x)
 {
-    __m512 e = fm_erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-FM_GELU_CLAMP)), _mm512_set1_ps(FM_GELU_CLAMP));
+    __m512 z = _mm512_mul_ps(xc, xc);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(FM_GELU_P5), z, _mm512_set1_ps(FM_GELU_P4));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(FM_GELU_P3));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(FM_GELU_P2));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(FM_GELU_P1));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(FM_GELU_P0));
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(FM_GELU_Q5), z, _mm512_set1_ps(FM_GELU_Q4));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(FM_GELU_Q3));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(FM_GELU_Q2));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(FM_GELU_Q1));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.0f));
+    __m512 r = _mm512_rcp14_ps(q);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
+    __m512 h = _mm512_mul_ps(_mm512_set1_ps(0.5f), x);
+    return _mm512_fmadd_ps(h, _mm512_mul_ps(_mm512_mul_ps(xc, p), r), h);
 }
 
 FM_T512 static inline __m512 fm_gelu_tanh16(__m512 x)

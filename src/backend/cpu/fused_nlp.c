@@ -6,38 +6,21 @@
 #include "backend/cpu/elementwise_fastmath.h"
 #include "backend/cpu/nn_internal.h"
 
-/* Elements per block: the erf/tanh argument is staged in a stack buffer
- * so that the array fast-math functions (AVX2/AVX-512) do the work. */
-#define GELU_BLOCK 512
-
 typedef struct gelu_job {
     const float *x;
     float *y;
     bool tanh_form;
 } gelu_job;
 
+/* Each chunk through the array fast-math functions (AVX2/AVX-512), the
+ * same values as the GEMM epilogue's GELU (sgemm_kernel.c). */
 static void gelu_task(void *arg, int64_t beg, int64_t end)
 {
     const gelu_job *j = arg;
-    float t[GELU_BLOCK];
-    for (int64_t b = beg; b < end; b += GELU_BLOCK) {
-        int64_t n = end - b < GELU_BLOCK ? end - b : GELU_BLOCK;
-        const float *x = j->x + b;
-        float *y = j->y + b;
-        if (j->tanh_form) {
-            /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-            for (int64_t i = 0; i < n; i++) {
-                float v = x[i];
-                t[i] = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-            }
-            fm_tanh_n(t, t, n);
-        } else {
-            /* 0.5 x (1 + erf(x / sqrt(2))) */
-            for (int64_t i = 0; i < n; i++) t[i] = x[i] * 0.7071067811865476f;
-            fm_erf_n(t, t, n);
-        }
-        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + t[i]);
-    }
+    if (j->tanh_form)
+        fm_gelu_tanh_n(j->x + beg, j->y + beg, end - beg);
+    else
+        fm_gelu_n(j->x + beg, j->y + beg, end - beg);
 }
 
 static fwd_status gelu_f32(fwd_kernel_ctx *k)
