@@ -378,6 +378,32 @@ static void test_ops_and_opsets(void)
     free(m.b);
 }
 
+/* A model input whose TypeProto has no elem_type (found by fuzzing: a
+ * Concat of it and a float input overran a buffer in the build's trial
+ * run) must be refused when loading, naming the input. */
+static void test_untyped_input(void)
+{
+    fwd_status s;
+    buf g = {0}, vi = {0}, tp = {0}, tt = {0}, sh = {0}, dim = {0};
+    node(&g, "Add", NULL, "add_0", "X", "U", "Y");
+    f_str(&g, 2, "g");
+    value_info(&g, 11, "X", 2);
+    f_int(&dim, 1, 2);
+    f_msg(&sh, 1, &dim);
+    f_msg(&tt, 2, &sh); /* a shape, no elem_type */
+    f_msg(&tp, 1, &tt);
+    f_str(&vi, 1, "U");
+    f_msg(&vi, 2, &tp);
+    f_msg(&g, 11, &vi);
+    value_info(&g, 12, "Y", 2);
+    buf m = model(&g, 17, NULL);
+    load_mem(&m, NULL, &s);
+    check(s == FWD_ERR_INVALID_MODEL && strstr(last_msg, "'U'") && strstr(last_msg, "no element type"),
+          "input without elem_type: want FWD_ERR_INVALID_MODEL naming it, got %s '%s'", fwd_status_name(s),
+          last_msg);
+    free(m.b);
+}
+
 /* If nodes nested 200 deep: a clean error, no stack overflow. */
 static void test_deep_nesting(void)
 {
@@ -514,6 +540,7 @@ int main(int argc, char **argv)
     fuzz_model(dir, "test_loop11");
     test_external(tmp);
     test_ops_and_opsets();
+    test_untyped_input();
     test_deep_nesting();
     test_encodings();
     test_files(tmp);

@@ -544,6 +544,12 @@ static fwd_status fill_graph(onnx_loader *L, const pb_msg *msg, ir_graph *g, onn
         FWD_TRY(parse_value_info(m, &vm, &vi));
         int id = ir_graph_find(g, vi.name);
         if (id >= 0 && g->values[id].kind == IR_VALUE_CONST) continue; /* initializer */
+        /* the model's inputs need their element type (a subgraph's may
+         * leave it to the node that runs the subgraph) */
+        if (depth == 0 && vi.dtype == FWD_DTYPE_UNDEFINED)
+            return fwd_errorf(FWD_ERR_INVALID_MODEL,
+                              "graph input '%s' (ValueInfoProto at byte %zu) has no element type", vi.name,
+                              vm.start);
         FWD_TRY(ir_graph_add_value(g, vi.name, IR_VALUE_INPUT, vi.dtype, &vi.shape, &id));
         g->inputs[g->n_inputs++] = id;
     }

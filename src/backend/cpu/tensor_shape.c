@@ -103,6 +103,9 @@ fwd_status tns_concat(fwd_kernel_ctx *k)
     if (!in_row) return cpu_kernel_error(k, FWD_ERR_OUT_OF_MEMORY, "out of memory");
     int64_t out_row = 0;
     for (int i = 0; i < k->n_in; i++) {
+        if (k->in[i]->dtype != y->dtype)
+            return cpu_kernel_error(k, FWD_ERR_DTYPE, "input %d is %s, the output %s", i,
+                                    fwd_dtype_name(k->in[i]->dtype), fwd_dtype_name(y->dtype));
         in_row[i] = outer ? (int64_t)(ir_tensor_numel(k->in[i]) * es) / outer : 0;
         out_row += in_row[i];
     }
