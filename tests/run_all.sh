@@ -65,6 +65,10 @@ suite engine_file_asan "$asan/bin/test_engine_file"
 suite no_alloc_asan "$asan/bin/test_no_alloc"
 suite fused_linear_asan "$asan/bin/test_fused_linear"
 suite activations_asan "$asan/bin/test_activations"
+# bit flips in every node-test model; an allocation the flips made huge
+# must fail with a status (allocator_may_return_null), not abort
+suite fuzz_models_asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
+    "$asan/bin/test_fuzz_models"
 suite winograd_asan "$asan/bin/test_winograd"
 suite conv_paths_asan "$asan/bin/test_conv_paths"
 suite kernels_asan "$asan/bin/node_tests" --data "$here/kernels" --excluded /dev/null

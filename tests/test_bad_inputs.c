@@ -404,6 +404,56 @@ static void test_untyped_input(void)
     free(m.b);
 }
 
+/* ScatterElements with axis 65 on rank-2 data (found by fuzzing: the
+ * kernel indexed its strides with it) is refused by the builder, naming
+ * the axis. */
+static void test_scatter_axis(void)
+{
+    buf g = {0}, n = {0}, a = {0};
+    const char *in[3] = {"D", "I", "U"};
+    for (int i = 0; i < 3; i++) f_str(&n, 1, in[i]);
+    f_str(&n, 2, "Y");
+    f_str(&n, 3, "scatter_0");
+    f_str(&n, 4, "ScatterElements");
+    f_str(&a, 1, "axis");
+    f_int(&a, 3, 65);
+    f_int(&a, 20, 2); /* INT */
+    f_msg(&n, 5, &a);
+    f_msg(&g, 1, &n);
+    f_str(&g, 2, "g");
+    const char *names[3] = {"D", "I", "U"};
+    const int types[3] = {1, 7, 1}; /* float, int64, float */
+    for (int i = 0; i < 4; i++) {
+        buf vi = {0}, tp = {0}, tt = {0}, sh = {0};
+        for (int d = 0; d < 2; d++) {
+            buf dim = {0};
+            f_int(&dim, 1, d == 0 ? 1 : 2);
+            f_msg(&sh, 1, &dim);
+        }
+        f_int(&tt, 1, (uint64_t)(i < 3 ? types[i] : 1));
+        f_msg(&tt, 2, &sh);
+        f_msg(&tp, 1, &tt);
+        f_str(&vi, 1, i < 3 ? names[i] : "Y");
+        f_msg(&vi, 2, &tp);
+        f_msg(&g, i < 3 ? 11 : 12, &vi);
+    }
+    buf m = model(&g, 17, NULL);
+    fwd_model *mod = NULL;
+    fwd_builder *b = NULL;
+    fwd_engine *e = NULL;
+    fwd_status s = fwd_model_load_memory(m.b, m.n, NULL, &mod);
+    if (!s) s = fwd_builder_create(&b);
+    if (!s) s = fwd_builder_build(b, mod, &e);
+    snprintf(last_msg, sizeof last_msg, "%s", fwd_last_error());
+    check(s == FWD_ERR_INVALID_MODEL && strstr(last_msg, "ScatterElements") && strstr(last_msg, "axis 65"),
+          "ScatterElements axis 65: want FWD_ERR_INVALID_MODEL naming it, got %s '%s'", fwd_status_name(s),
+          last_msg);
+    fwd_engine_free(e);
+    fwd_builder_free(b);
+    fwd_model_free(mod);
+    free(m.b);
+}
+
 /* If nodes nested 200 deep: a clean error, no stack overflow. */
 static void test_deep_nesting(void)
 {
@@ -541,6 +591,7 @@ int main(int argc, char **argv)
     test_external(tmp);
     test_ops_and_opsets();
     test_untyped_input();
+    test_scatter_axis();
     test_deep_nesting();
     test_encodings();
     test_files(tmp);

@@ -103,6 +103,14 @@ fwd_status tns_infer_scatter_elements(ir_infer_ctx *c)
     if (ix->shape.rank >= 0 && u->shape.rank >= 0 && !ir_shape_equal(&ix->shape, &u->shape) &&
         ir_shape_known(&ix->shape) && ir_shape_known(&u->shape))
         return ir_infer_error(c, FWD_ERR_SHAPE, "indices and updates differ in shape");
+    int r = x->shape.rank;
+    if (r >= 0 && ix->shape.rank >= 0 && r != ix->shape.rank)
+        return ir_infer_error(c, FWD_ERR_SHAPE, "data has rank %d, indices rank %d", r, ix->shape.rank);
+    if (r == 0) return ir_infer_error(c, FWD_ERR_SHAPE, "input 'data' must have rank >= 1");
+    if (r > 0) {
+        int a;
+        FWD_TRY(ir_infer_axis(c, ir_attr_int(c->node, "axis", 0), r, &a));
+    }
     FWD_TRY(check_reduction(c));
     ir_infer_copy(c, 0, 0);
     return FWD_OK;

@@ -69,6 +69,8 @@ static fwd_status element_offsets(const fwd_kernel_ctx *k, const ir_tensor *x, c
     int r = x->shape.rank;
     int64_t n = (int64_t)ir_tensor_numel(ti), xst[IR_MAX_RANK], pos[IR_MAX_RANK] = {0};
     if (ti->shape.rank != r) return cpu_kernel_error(k, FWD_ERR_SHAPE, "indices and data differ in rank");
+    if (axis < 0 || axis >= r)
+        return cpu_kernel_error(k, FWD_ERR_INVALID_MODEL, "attribute axis is out of range for rank %d", r);
     for (int i = 0; i < r; i++)
         if (i != axis && ti->shape.dims[i] > x->shape.dims[i])
             return cpu_kernel_error(k, FWD_ERR_SHAPE, "indices dim %d (%lld) exceeds data's (%lld)", i,

@@ -1,0 +1,280 @@
+/*
+ * Bit-flip fuzzing of every ONNX node-test model (public API only): each
+ * model file is copied a number of times with 1 to 3 random bits flipped,
+ * and each copy that still loads is built (at optimization level 0 or 1 in
+ * turn) and run on pseudo-random inputs of its declared shapes. Every step
+ * must succeed or fail with a message; none may crash, hang, leak or do
+ * anything the sanitizers report (run in the AddressSanitizer build).
+ *
+ * Each model runs in a child process with a time limit, so a crash or a
+ * hang is reported with the model and the copy that caused it; the copy
+ * can then be written out alone:
+ *
+ *   test_fuzz_models [--data DIR] [--copies N] [--seed S]
+ *   test_fuzz_models --data DIR --only TEST --copy I --save FILE
+ *
+ * The seed is fixed, so a run is reproducible. Bugs it found: a model
+ * input without an element type, ScatterElements' axis unchecked.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fwd.h"
+#include "test_util.h"
+
+#define TIME_LIMIT_S 60 /* per model, all its copies (ASan build) */
+#define MAX_IO 8
+
+static uint64_t rng;
+static uint64_t next_bits(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Copy number `copy` of model `index`: its own stream of bits. */
+static void seed_copy(uint64_t seed, int index, int copy)
+{
+    rng = seed ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(copy + 1) * 0xD1B54A32D192ED03ull);
+    if (!rng) rng = 1;
+    for (int i = 0; i < 4; i++) next_bits();
+}
+
+static void flip_bits(unsigned char *p, size_t n)
+{
+    int nb = 1 + (int)(next_bits() % 3);
+    for (int k = 0; k < nb; k++) {
+        size_t bit = (size_t)(next_bits() % (n * 8));
+        p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+}
+
+/* Small values of each dtype: indices, counts and axes in range often
+ * enough to get past the checks into the kernels. */
+static void fill(void *p, fwd_dtype dt, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int v = (int)(next_bits() % 4);
+        switch (dt) {
+        case FWD_FLOAT32: ((float *)p)[i] = (float)((int)(next_bits() % 4001) - 2000) / 1000.0f; break;
+        case FWD_FLOAT64: ((double *)p)[i] = (double)((int)(next_bits() % 4001) - 2000) / 1000.0; break;
+        case FWD_INT64: ((int64_t *)p)[i] = v; break;
+        case FWD_INT32: ((int32_t *)p)[i] = v; break;
+        case FWD_INT16: case FWD_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+        case FWD_BOOL: ((uint8_t *)p)[i] = (uint8_t)(v & 1); break;
+        case FWD_INT8: case FWD_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+        default: break; /* zeros (calloc) */
+        }
+    }
+}
+
+/* Build m at level and run it once: 1 when it ran, 0 when a step failed
+ * with a message, -1 when one failed without. */
+static int build_and_run(const fwd_model *m, int level)
+{
+    fwd_builder *b = NULL;
+    fwd_engine *e = NULL;
+    fwd_context *c = NULL;
+    fwd_tensor in[MAX_IO], out[MAX_IO];
+    void *bufs[MAX_IO] = {0};
+    int ni = 0, no = 0, result = 0;
+    fwd_status st = fwd_builder_create(&b);
+    if (!st) st = fwd_builder_set_optimization(b, level);
+    if (!st) st = fwd_builder_build(b, m, &e);
+    if (!st) st = fwd_context_create(e, &c);
+    if (!st) st = fwd_engine_num_inputs(e, &ni);
+    if (!st) st = fwd_engine_num_outputs(e, &no);
+    if (st) {
+        result = fwd_last_error()[0] ? 0 : -1;
+        goto done;
+    }
+    if (ni > MAX_IO || no > MAX_IO) goto done;
+    for (int k = 0; k < ni; k++) {
+        fwd_tensor_info inf;
+        if (fwd_engine_input(e, k, &inf)) goto done;
+        memset(&in[k], 0, sizeof in[k]);
+        in[k].name = inf.name;
+        in[k].dtype = inf.dtype;
+        in[k].rank = inf.rank < 0 ? 1 : inf.rank;
+        int64_t numel = 1;
+        for (int j = 0; j < in[k].rank; j++) {
+            in[k].dims[j] = inf.dims[j] < 0 ? 2 : inf.dims[j] > 64 ? 64 : inf.dims[j];
+            numel *= in[k].dims[j];
+        }
+        size_t es = fwd_dtype_size(inf.dtype);
+        if (es == 0 || numel > (1 << 20)) goto done;
+        bufs[k] = calloc((size_t)numel * es + 1, 1);
+        if (!bufs[k]) goto done;
+        fill(bufs[k], inf.dtype, numel);
+        in[k].data = bufs[k];
+        in[k].size = (size_t)numel * es;
+    }
+    for (int k = 0; k < no; k++) {
+        fwd_tensor_info inf;
+        if (fwd_engine_output(e, k, &inf)) goto done;
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].name = inf.name;
+    }
+    st = fwd_context_run(c, in, ni, out, no);
+    result = !st ? 1 : fwd_last_error()[0] ? 0 : -1;
+done:
+    for (int k = 0; k < MAX_IO; k++) free(bufs[k]);
+    fwd_context_free(c);
+    fwd_engine_free(e);
+    fwd_builder_free(b);
+    return result;
+}
+
+typedef struct tally {
+    int loaded, ran, silent; /* silent: a failure without a message */
+} tally;
+
+/* One flipped copy of data: load, summarise, build and run. */
+static void try_copy(const unsigned char *copy, size_t n, int level, tally *t)
+{
+    fwd_model *m = NULL;
+    fwd_status st = fwd_model_load_memory(copy, n, NULL, &m);
+    if (st) {
+        if (!fwd_last_error()[0]) t->silent++;
+        return;
+    }
+    t->loaded++;
+    fwd_model_summary sum;
+    if (fwd_model_summarize(m, &sum) && !fwd_last_error()[0]) t->silent++;
+    int r = build_and_run(m, level);
+    t->ran += r > 0;
+    t->silent += r < 0;
+    fwd_model_free(m);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The test directories under dir holding a model.onnx, sorted. */
+static char **list_models(const char *dir, int *count)
+{
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char **names = NULL;
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **p = realloc(names, sizeof *names * (size_t)cap);
+            if (!p) break;
+            names = p;
+        }
+        names[(*count)++] = strdup(de->d_name);
+    }
+    closedir(d);
+    if (names) qsort(names, (size_t)*count, sizeof *names, cmp_str);
+    return names;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/usr/share/libonnx-testdata/data/node", *only = NULL, *save = NULL;
+    int copies = 40, only_copy = -1;
+    uint64_t seed = 20261206;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--copies") && i + 1 < argc) copies = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--copy") && i + 1 < argc) only_copy = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--data DIR] [--copies N] [--seed S] [--only TEST --copy I --save FILE]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    int n_models;
+    char **names = list_models(dir, &n_models);
+    tu_check(n_models > 0, "models found in %s (%d)", dir, n_models);
+    /* where the child notes the copy it is on, for the report of a crash */
+    volatile int *progress = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (progress == MAP_FAILED) return 2;
+    int total_loaded = 0, total_ran = 0, fuzzed = 0;
+    for (int i = 0; i < n_models; i++) {
+        if (only && strcmp(names[i], only) != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
+        size_t n;
+        unsigned char *data = tu_read_file(path, &n);
+        if (!data || n == 0) {
+            free(data);
+            continue;
+        }
+        fuzzed++;
+        if (only && only_copy >= 0) { /* write out one copy to look at */
+            seed_copy(seed, i, only_copy);
+            flip_bits(data, n);
+            FILE *f = save ? fopen(save, "wb") : NULL;
+            bool ok = f && fwrite(data, 1, n, f) == n;
+            if (f) fclose(f);
+            tu_check(ok, "copy %d of %s written to %s", only_copy, names[i], save ? save : "(no --save)");
+            free(data);
+            continue;
+        }
+        int pipefd[2];
+        if (pipe(pipefd) != 0) return 2;
+        fflush(stdout);
+        *progress = -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pipefd[0]);
+            alarm(TIME_LIMIT_S);
+            unsigned char *copy = malloc(n);
+            tally t = {0, 0, 0};
+            for (int c = 0; copy && c < copies; c++) {
+                *progress = c;
+                memcpy(copy, data, n);
+                seed_copy(seed, i, c);
+                flip_bits(copy, n);
+                try_copy(copy, n, c & 1, &t);
+            }
+            free(copy);
+            free(data);
+            for (int k = 0; k < n_models; k++) free(names[k]);
+            free(names);
+            ssize_t w = write(pipefd[1], &t, sizeof t);
+            close(pipefd[1]);
+            exit(w == (ssize_t)sizeof t ? 0 : 1); /* exit, not _exit: LeakSanitizer runs */
+        }
+        close(pipefd[1]);
+        tally t = {0, 0, -1};
+        ssize_t got = pid > 0 ? read(pipefd[0], &t, sizeof t) : -1;
+        close(pipefd[0]);
+        int status = 0;
+        if (pid > 0) waitpid(pid, &status, 0);
+        bool clean = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == (ssize_t)sizeof t;
+        if (!clean) {
+            const char *how = WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "timed out" : "crashed")
+                                                  : "exited with a sanitizer report";
+            tu_check(false, "%s: %s on copy %d (seed %llu): %s --data %s --only %s --copy %d --save FILE", names[i],
+                     how, *progress, (unsigned long long)seed, argv[0], dir, names[i], *progress);
+        } else if (t.silent) {
+            tu_check(false, "%s: %d copies failed without a message", names[i], t.silent);
+        }
+        total_loaded += t.loaded > 0 ? t.loaded : 0;
+        total_ran += t.ran > 0 ? t.ran : 0;
+        free(data);
+    }
+    tu_check(fuzzed > 0, "%d models fuzzed, %d copies each: %d loaded, %d built and ran, the rest failed with a message",
+             fuzzed, copies, total_loaded, total_ran);
+    for (int k = 0; k < n_models; k++) free(names[k]);
+    free(names);
+    return tu_summary();
+}
