@@ -175,6 +175,11 @@ def main():
     nodes = [helper.make_node("MatMul", ["a", "w"], ["t0"]), helper.make_node("Add", ["t0", "b"], ["t1"]),
              helper.make_node("Relu", ["t1"], ["y"])]
     write("test_matmul_bias_relu_12x200x560", nodes, [("a", a)], [("y", y)], [("w", w), ("b", bias)])
+    # sums over an empty axis (found by fuzzing: the reduction's
+    # odometer divided by the axis' size 0): zeros
+    x = np.zeros((3, 0), dtype=np.float32)
+    write("test_einsum_sum_empty_axis", [helper.make_node("Einsum", ["x"], ["y"], equation="ij->i")],
+          [("x", x)], [("y", np.zeros(3))])
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ static fwd_status eop_reduce_perm(fwd_kernel_ctx *k, bool f32, const eop *src, c
     }
     dst->data = into;
     if (total == 0) return FWD_OK;
+    if (R == 0) { /* sums over an empty axis */
+        memset(into, 0, es * (size_t)total);
+        return FWD_OK;
+    }
     if (R == 1 && n > 0) { /* pure gather: odometer over all but the innermost dim */
         int64_t inner = keep.size[keep.n - 1], is = keep.stride[keep.n - 1];
         keep.n--;
