@@ -13,8 +13,11 @@
  *   test_fuzz_models [--data DIR] [--copies N] [--seed S]
  *   test_fuzz_models --data DIR --only TEST --copy I --save FILE
  *
- * The seed is fixed, so a run is reproducible. Bugs it found: a model
- * input without an element type, ScatterElements' axis unchecked.
+ * The seed is fixed and each model's copies depend on its name only, so
+ * a run is reproducible. The models that crashed an earlier build
+ * (tests/fuzz_crashers: an input without an element type, ScatterElements'
+ * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
+ * the wrong length) run first, each as it is.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -41,10 +44,12 @@ static uint64_t next_bits(void)
     return rng;
 }
 
-/* Copy number `copy` of model `index`: its own stream of bits. */
-static void seed_copy(uint64_t seed, int index, int copy)
+/* Copy number `copy` of the model named name: its own stream of bits. */
+static void seed_copy(uint64_t seed, const char *name, int copy)
 {
-    rng = seed ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(copy + 1) * 0xD1B54A32D192ED03ull);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *c = name; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    rng = seed ^ h ^ ((uint64_t)(copy + 1) * 0xD1B54A32D192ED03ull);
     if (!rng) rng = 1;
     for (int i = 0; i < 4; i++) next_bits();
 }
@@ -156,10 +161,67 @@ static void try_copy(const unsigned char *copy, size_t n, int level, tally *t)
     fwd_model_free(m);
 }
 
+/* In a child process with a time limit: copies [0, copies) of data (or
+ * data itself when copies is 0) through try_copy. Reports a crash, a hang,
+ * a sanitizer report or a silent failure as a failed check; adds to *sum. */
+static void run_in_child(const char *label, const unsigned char *data, size_t n, uint64_t seed, int copies,
+                         volatile int *progress, tally *sum)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+        tu_check(false, "%s: pipe failed", label);
+        return;
+    }
+    fflush(stdout);
+    *progress = -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        alarm(TIME_LIMIT_S);
+        unsigned char *copy = malloc(n);
+        tally t = {0, 0, 0};
+        for (int c = 0; copy && c < (copies ? copies : 1); c++) {
+            *progress = c;
+            memcpy(copy, data, n);
+            if (copies) {
+                seed_copy(seed, label, c);
+                flip_bits(copy, n);
+            }
+            try_copy(copy, n, c & 1, &t);
+        }
+        free(copy);
+        ssize_t w = write(pipefd[1], &t, sizeof t);
+        close(pipefd[1]);
+        exit(w == (ssize_t)sizeof t ? 0 : 1); /* exit, not _exit: LeakSanitizer runs */
+    }
+    close(pipefd[1]);
+    tally t = {0, 0, -1};
+    ssize_t got = pid > 0 ? read(pipefd[0], &t, sizeof t) : -1;
+    close(pipefd[0]);
+    int status = 0;
+    if (pid > 0) waitpid(pid, &status, 0);
+    if (pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof t) {
+        const char *how = pid <= 0 ? "could not fork"
+                          : WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "timed out" : "crashed")
+                                                : "exited with a sanitizer report";
+        if (copies)
+            tu_check(false, "%s: %s on copy %d (seed %llu; --only %s --copy %d --save FILE writes it)", label, how,
+                     *progress, (unsigned long long)seed, label, *progress);
+        else
+            tu_check(false, "%s: %s", label, how);
+        return;
+    }
+    if (t.silent) tu_check(false, "%s: %d copies failed without a message", label, t.silent);
+    if (!copies) tu_check(t.silent == 0, "crasher %s: loads, builds and runs or fails with a message", label);
+    sum->loaded += t.loaded;
+    sum->ran += t.ran;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* The test directories under dir holding a model.onnx, sorted. */
-static char **list_models(const char *dir, int *count)
+/* The entries of dir (sorted) whose name ends in suffix, or that are
+ * folders holding `suffix` when it starts with '/'. */
+static char **list_dir(const char *dir, const char *suffix, int *count)
 {
     *count = 0;
     DIR *d = opendir(dir);
@@ -167,8 +229,11 @@ static char **list_models(const char *dir, int *count)
     char **names = NULL;
     int cap = 0;
     struct dirent *de;
+    size_t sl = strlen(suffix);
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
+        size_t nl = strlen(de->d_name);
+        if (suffix[0] != '/' && (nl < sl || strcmp(de->d_name + nl - sl, suffix) != 0)) continue;
         if (*count == cap) {
             cap = cap ? 2 * cap : 256;
             char **p = realloc(names, sizeof *names * (size_t)cap);
@@ -182,9 +247,16 @@ static char **list_models(const char *dir, int *count)
     return names;
 }
 
+static void free_list(char **names, int n)
+{
+    for (int k = 0; k < n; k++) free(names[k]);
+    free(names);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/libonnx-testdata/data/node", *only = NULL, *save = NULL;
+    const char *crashers = FWD_TESTS_DIR "/fuzz_crashers";
     int copies = 40, only_copy = -1;
     uint64_t seed = 20261206;
     for (int i = 1; i < argc; i++) {
@@ -195,18 +267,35 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--copy") && i + 1 < argc) only_copy = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--data DIR] [--copies N] [--seed S] [--only TEST --copy I --save FILE]\n",
+            fprintf(stderr, "usage: %s [--data DIR] [--copies N] [--seed S] [--only TEST [--copy I --save FILE]]\n",
                     argv[0]);
             return 2;
         }
     }
-    int n_models;
-    char **names = list_models(dir, &n_models);
-    tu_check(n_models > 0, "models found in %s (%d)", dir, n_models);
+    if (copies < 1) copies = 1;
     /* where the child notes the copy it is on, for the report of a crash */
     volatile int *progress = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (progress == MAP_FAILED) return 2;
-    int total_loaded = 0, total_ran = 0, fuzzed = 0;
+    tally sum = {0, 0, 0};
+    if (!only) {
+        int nc;
+        char **files = list_dir(crashers, ".onnx", &nc);
+        tu_check(nc > 0, "crashers found in %s (%d)", crashers, nc);
+        for (int i = 0; i < nc; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", crashers, files[i]);
+            size_t n;
+            unsigned char *data = tu_read_file(path, &n);
+            tu_check(data && n > 0, "crasher %s read", files[i]);
+            if (data && n > 0) run_in_child(files[i], data, n, seed, 0, progress, &sum);
+            free(data);
+        }
+        free_list(files, nc);
+    }
+    int n_models, fuzzed = 0;
+    char **names = list_dir(dir, "/", &n_models);
+    tu_check(n_models > 0, "models found in %s (%d)", dir, n_models);
+    sum.loaded = sum.ran = 0;
     for (int i = 0; i < n_models; i++) {
         if (only && strcmp(names[i], only) != 0) continue;
         char path[4096];
@@ -218,63 +307,22 @@ int main(int argc, char **argv)
             continue;
         }
         fuzzed++;
-        if (only && only_copy >= 0) { /* write out one copy to look at */
-            seed_copy(seed, i, only_copy);
+        if (only_copy >= 0) { /* write out one copy to look at */
+            seed_copy(seed, names[i], only_copy);
             flip_bits(data, n);
             FILE *f = save ? fopen(save, "wb") : NULL;
             bool ok = f && fwrite(data, 1, n, f) == n;
             if (f) fclose(f);
             tu_check(ok, "copy %d of %s written to %s", only_copy, names[i], save ? save : "(no --save)");
-            free(data);
-            continue;
+        } else {
+            run_in_child(names[i], data, n, seed, copies, progress, &sum);
         }
-        int pipefd[2];
-        if (pipe(pipefd) != 0) return 2;
-        fflush(stdout);
-        *progress = -1;
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pipefd[0]);
-            alarm(TIME_LIMIT_S);
-            unsigned char *copy = malloc(n);
-            tally t = {0, 0, 0};
-            for (int c = 0; copy && c < copies; c++) {
-                *progress = c;
-                memcpy(copy, data, n);
-                seed_copy(seed, i, c);
-                flip_bits(copy, n);
-                try_copy(copy, n, c & 1, &t);
-            }
-            free(copy);
-            free(data);
-            for (int k = 0; k < n_models; k++) free(names[k]);
-            free(names);
-            ssize_t w = write(pipefd[1], &t, sizeof t);
-            close(pipefd[1]);
-            exit(w == (ssize_t)sizeof t ? 0 : 1); /* exit, not _exit: LeakSanitizer runs */
-        }
-        close(pipefd[1]);
-        tally t = {0, 0, -1};
-        ssize_t got = pid > 0 ? read(pipefd[0], &t, sizeof t) : -1;
-        close(pipefd[0]);
-        int status = 0;
-        if (pid > 0) waitpid(pid, &status, 0);
-        bool clean = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == (ssize_t)sizeof t;
-        if (!clean) {
-            const char *how = WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "timed out" : "crashed")
-                                                  : "exited with a sanitizer report";
-            tu_check(false, "%s: %s on copy %d (seed %llu): %s --data %s --only %s --copy %d --save FILE", names[i],
-                     how, *progress, (unsigned long long)seed, argv[0], dir, names[i], *progress);
-        } else if (t.silent) {
-            tu_check(false, "%s: %d copies failed without a message", names[i], t.silent);
-        }
-        total_loaded += t.loaded > 0 ? t.loaded : 0;
-        total_ran += t.ran > 0 ? t.ran : 0;
         free(data);
     }
-    tu_check(fuzzed > 0, "%d models fuzzed, %d copies each: %d loaded, %d built and ran, the rest failed with a message",
-             fuzzed, copies, total_loaded, total_ran);
-    for (int k = 0; k < n_models; k++) free(names[k]);
-    free(names);
+    if (only_copy < 0)
+        tu_check(fuzzed > 0,
+                 "%d models fuzzed, %d copies each: %d loaded, %d built and ran, the rest failed with a message",
+                 fuzzed, copies, sum.loaded, sum.ran);
+    free_list(names, n_models);
     return tu_summary();
 }

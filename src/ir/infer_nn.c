@@ -383,6 +383,9 @@ static fwd_status infer_max_unpool(ir_infer_ctx *c)
     ir_shape out = {.rank = rank, .dims = {x->shape.dims[0], x->shape.dims[1]}};
     if (os) {
         FWD_TRY(need_dtype(c, os, "output_shape", os->dtype == FWD_INT64));
+        if (ir_shape_known(&os->shape) && ir_shape_numel(&os->shape) != rank)
+            return ir_infer_error(c, FWD_ERR_SHAPE, "output_shape has %lld values, X has rank %d",
+                                  (long long)ir_shape_numel(&os->shape), rank);
         int64_t vals[IR_MAX_RANK];
         int n = os->data ? ir_tensor_read_ints(os, vals, IR_MAX_RANK) : -1;
         if (n >= 0 && n != rank)

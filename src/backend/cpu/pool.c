@@ -488,7 +488,7 @@ static fwd_status max_unpool_f32(fwd_kernel_ctx *k)
     const float *xd = x->data;
     const int64_t *id = ind->data;
     float *yd = y->data;
-    memset(yd, 0, total * sizeof(float));
+    if (total) memset(yd, 0, total * sizeof(float)); /* (no buffer when empty) */
     for (size_t i = 0; i < n; i++) {
         int64_t v = id[i], at;
         if (v < 0 || v >= planes * def_plane)
