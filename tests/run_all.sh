@@ -66,8 +66,9 @@ suite no_alloc_asan "$asan/bin/test_no_alloc"
 suite fused_linear_asan "$asan/bin/test_fused_linear"
 suite activations_asan "$asan/bin/test_activations"
 # bit flips in every node-test model; an allocation the flips made huge
-# must fail with a status (allocator_may_return_null), not abort
-suite fuzz_models_asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
+# (over 1 GiB here) must fail with a status (allocator_may_return_null),
+# not abort
+suite fuzz_models_asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1:max_allocation_size_mb=1024 \
     "$asan/bin/test_fuzz_models"
 suite winograd_asan "$asan/bin/test_winograd"
 suite conv_paths_asan "$asan/bin/test_conv_paths"

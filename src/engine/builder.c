@@ -186,7 +186,9 @@ static fwd_status run_passes(const struct fwd_builder *b, struct fwd_engine *e)
 {
     ir_graph *g = e->ir->graph;
     exec_plans none = {0};
-    exec_env env = {.backend = e->backend, .plans = &none};
+    /* results beyond what folding keeps are not computed at all (a
+     * ConstantOfShape asking for gigabytes fails at once) */
+    exec_env env = {.backend = e->backend, .plans = &none, .max_output_bytes = PASS_FOLD_MAX_BYTES};
     pass_evaluator ev = {.eval = fold_eval, .free_fn = fold_free, .user = &env};
     pass_ctx ctx = {.ev = &ev, .has_kernel = has_kernel, .user = (void *)e->backend, .mode = b->mode};
     int nsteps = (int)(sizeof pipeline / sizeof pipeline[0]);

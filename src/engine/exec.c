@@ -164,8 +164,11 @@ static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
 static fwd_status frame_alloc(const exec_env *env, exec_frame *f, int id, ir_tensor *t, bool *owned)
 {
     *owned = false;
+    FWD_TRY(tensor_bytes(t, &t->nbytes));
+    if (env->max_output_bytes && t->nbytes > env->max_output_bytes)
+        return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "an output of %zu bytes is beyond the limit of %zu", t->nbytes,
+                          env->max_output_bytes);
     if (f && f->main) {
-        FWD_TRY(tensor_bytes(t, &t->nbytes));
         if (env->record_sizes && (int64_t)t->nbytes > env->record_sizes[id])
             env->record_sizes[id] = (int64_t)t->nbytes;
         const mem_plan *mp = env->mem;

@@ -52,6 +52,8 @@ typedef struct exec_env {
     size_t workspace_bytes;
     size_t *record_scratch;     /* trial runs: max scratch one node used */
     double *layer_us;           /* profiling: microseconds per node */
+    size_t max_output_bytes;    /* > 0: a node output beyond it fails
+                                   (constant folding's evaluations) */
 } exec_env;
 
 /*

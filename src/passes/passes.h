@@ -37,6 +37,10 @@ typedef struct pass_ctx {
  * Shape->Gather->Concat->Reshape chains of exporters collapse.
  * *n_folded (may be NULL) counts the nodes removed. */
 fwd_status pass_fold_constants(ir_graph *g, const pass_evaluator *ev, int *n_folded);
+/* Results larger than this stay computed at run time rather than being
+ * stored in the engine (e.g. a ConstantOfShape making a big mask); the
+ * evaluator may refuse to make larger outputs at all. */
+#define PASS_FOLD_MAX_BYTES ((size_t)64 << 20)
 
 /* Remove nodes none of whose outputs are used (by a node, a subgraph or
  * as a graph output). */
