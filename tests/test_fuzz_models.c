@@ -2,7 +2,8 @@
  * Bit-flip fuzzing of every ONNX node-test model (public API only): each
  * model file is copied a number of times with 1 to 3 random bits flipped,
  * and each copy that still loads is built (at optimization level 0 or 1 in
- * turn) and run on pseudo-random inputs of its declared shapes. Every step
+ * turn) and run on pseudo-random inputs of its declared shapes (at times
+ * out-of-range integers, NaN and infinities). Every step
  * must succeed or fail with a message; none may crash, hang, leak or do
  * anything the sanitizers report (run in the AddressSanitizer build).
  *
@@ -17,9 +18,12 @@
  * a run is reproducible. The models that crashed an earlier build
  * (tests/fuzz_crashers: an input without an element type, ScatterElements'
  * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
- * the wrong length) run first, each as it is.
+ * the wrong length, and shape values near 2^63 in Reshape, Split, Slice
+ * and MaxUnpool, made by make_overflow_models.py) run first, each as it
+ * is.
  */
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,17 +67,42 @@ static void flip_bits(unsigned char *p, size_t n)
     }
 }
 
-/* Small values of each dtype: indices, counts and axes in range often
- * enough to get past the checks into the kernels. */
+/* An integer input value: mostly small (indices, counts and axes in
+ * range often enough to get past the checks into the kernels), at times
+ * negative or huge (out-of-range indices must be refused). */
+static int64_t int_value(void)
+{
+    uint64_t r = next_bits();
+    switch (r % 32) {
+    case 0: return -1;
+    case 1: return -(int64_t)(r >> 40);
+    case 2: return (int64_t)(r >> 20);
+    case 3: return INT64_MAX;
+    default: return (int64_t)((r >> 8) % 4);
+    }
+}
+
+/* A float input value: in [-2, 2], at times NaN or an infinity. */
+static double float_value(void)
+{
+    uint64_t r = next_bits();
+    switch (r % 64) {
+    case 0: return NAN;
+    case 1: return INFINITY;
+    case 2: return -INFINITY;
+    default: return (double)((int)((r >> 8) % 4001) - 2000) / 1000.0;
+    }
+}
+
 static void fill(void *p, fwd_dtype dt, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        int v = (int)(next_bits() % 4);
+        int64_t v = int_value();
         switch (dt) {
-        case FWD_FLOAT32: ((float *)p)[i] = (float)((int)(next_bits() % 4001) - 2000) / 1000.0f; break;
-        case FWD_FLOAT64: ((double *)p)[i] = (double)((int)(next_bits() % 4001) - 2000) / 1000.0; break;
+        case FWD_FLOAT32: ((float *)p)[i] = (float)float_value(); break;
+        case FWD_FLOAT64: ((double *)p)[i] = float_value(); break;
         case FWD_INT64: ((int64_t *)p)[i] = v; break;
-        case FWD_INT32: ((int32_t *)p)[i] = v; break;
+        case FWD_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
         case FWD_INT16: case FWD_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
         case FWD_BOOL: ((uint8_t *)p)[i] = (uint8_t)(v & 1); break;
         case FWD_INT8: case FWD_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;

@@ -80,6 +80,8 @@ static int64_t reshape_infer_neg(const ir_shape *x, const ir_shape *out, int neg
         if (i == neg) continue;
         int64_t d = out->dims[i];
         if (d >= 0) {
+            /* a product past 2^62 cannot match any input */
+            if (d > 0 && pout > ((int64_t)1 << 62) / d) return -3;
             pout *= d;
             continue;
         }
@@ -91,6 +93,7 @@ static int64_t reshape_infer_neg(const ir_shape *x, const ir_shape *out, int neg
     }
     for (int j = 0; j < nin; j++) {
         if (in[j] < 0) return IR_DIM_UNKNOWN;
+        if (in[j] > 0 && pin > ((int64_t)1 << 62) / in[j]) return IR_DIM_UNKNOWN;
         pin *= in[j];
     }
     if (pout == 0) return IR_DIM_UNKNOWN;
@@ -354,6 +357,8 @@ static fwd_status infer_split(ir_infer_ctx *c)
         int64_t sum = 0;
         for (int o = 0; o < n; o++) {
             if (v[o] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative split size %lld", (long long)v[o]);
+            if (v[o] > ((int64_t)1 << 62) - sum)
+                return ir_infer_error(c, FWD_ERR_SHAPE, "split size %lld is too large", (long long)v[o]);
             sum += v[o];
             c->out[o].shape.dims[axis] = v[o];
         }
@@ -382,17 +387,21 @@ static fwd_status infer_split(ir_infer_ctx *c)
 /* Normalised start and output length of one sliced axis (ONNX rules). */
 void tns_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *ostart, int64_t *olen)
 {
-    if (start < 0) start += dim;
-    if (end < 0) end += dim;
+    /* starts and ends anywhere in int64 (INT64_MAX means "to the end"):
+     * clamped before any arithmetic; the step's magnitude taken unsigned
+     * (-INT64_MIN does not fit) */
+    if (start < 0) start = start < -dim ? -1 : start + dim;
+    if (end < 0) end = end < -dim ? -1 : end + dim;
     int64_t len;
+    uint64_t mag = step > 0 ? (uint64_t)step : (uint64_t)(-(step + 1)) + 1;
     if (step > 0) {
         start = start < 0 ? 0 : (start > dim ? dim : start);
         end = end < 0 ? 0 : (end > dim ? dim : end);
-        len = end > start ? (end - start + step - 1) / step : 0;
+        len = end > start ? (int64_t)(1 + (uint64_t)(end - start - 1) / mag) : 0;
     } else {
         start = start < 0 ? 0 : (start > dim - 1 ? dim - 1 : start);
         end = end < -1 ? -1 : (end > dim - 1 ? dim - 1 : end);
-        len = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+        len = start > end ? (int64_t)(1 + (uint64_t)(start - end - 1) / mag) : 0;
     }
     *ostart = start;
     *olen = len;

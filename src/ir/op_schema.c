@@ -50,7 +50,23 @@ fwd_status ir_infer_node(ir_infer_ctx *c)
     }
     c->data_dependent = false;
     if (!s->infer) return FWD_OK;
-    return s->infer(c);
+    FWD_TRY(s->infer(c));
+    /* no op may promise an output past 2^50 elements (shape values from
+     * data, attributes: a dimension of 2^63 - 1 would overflow every size
+     * computed from it later) */
+    for (int o = 0; o < c->n_out; o++) {
+        const ir_shape *sh = &c->out[o].shape;
+        int64_t elems = 1;
+        for (int i = 0; i < sh->rank; i++) {
+            int64_t d = sh->dims[i];
+            if (d <= 0) continue;
+            if (d > ((int64_t)1 << 50) / elems)
+                return ir_infer_error(c, FWD_ERR_SHAPE, "output %d is too large (dimension %d = %lld)", o, i,
+                                      (long long)d);
+            elems *= d;
+        }
+    }
+    return FWD_OK;
 }
 
 void ir_infer_copy(ir_infer_ctx *c, int out, int in)

@@ -477,7 +477,11 @@ static fwd_status max_unpool_f32(fwd_kernel_ctx *k)
     int64_t def[IR_MAX_RANK], def_plane = 1, out_plane = 1;
     bool same = true;
     for (int i = 0; i < nsp; i++) {
-        def[i] = (x->shape.dims[i + 2] - 1) * w.stride[i] + w.kernel[i] - w.pad_begin[i] - w.pad_end[i];
+        int64_t d;
+        if (__builtin_mul_overflow(x->shape.dims[i + 2] - 1, w.stride[i], &d) ||
+            __builtin_add_overflow(d, w.kernel[i] - w.pad_begin[i] - w.pad_end[i], &def[i]) ||
+            def[i] > ((int64_t)1 << 50) / def_plane)
+            return cpu_kernel_error(k, FWD_ERR_SHAPE, "the unpooled size of axis %d is too large", i + 2);
         if (def[i] < 1) return cpu_kernel_error(k, FWD_ERR_SHAPE, "pads exceed the unpooled size");
         def_plane *= def[i];
         out_plane *= y->shape.dims[i + 2];

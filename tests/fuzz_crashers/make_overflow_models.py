@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""Models whose constant shape values overflowed int64 arithmetic in shape
+inference or kernels (found by test_fuzz_models with out-of-range input
+values); each must now fail to build with a message, or run.
+
+    /usr/bin/python3 tests/fuzz_crashers/make_overflow_models.py   # rewrites them
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIG = np.iinfo(np.int64).max
+
+
+def save(name, nodes, inputs, outputs, consts):
+    g = helper.make_graph(nodes, name, inputs, outputs,
+                          [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in consts])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(HERE, name + ".onnx"))
+
+
+def f(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+# Reshape to [2^63 - 1, 8, -1]: the product of the given dims overflowed
+save("reshape_int64_max_dim", [helper.make_node("Reshape", ["x", "s"], ["y"])],
+     [f("x", [2, 3, 4])], [f("y", None)], [("s", [BIG, 8, -1])])
+# Split sizes [2^63 - 1, 5]: their sum overflowed
+save("split_int64_max_size", [helper.make_node("Split", ["x", "s"], ["y0", "y1"])],
+     [f("x", [6])], [f("y0", None), f("y1", None)], [("s", [BIG, 5])])
+# Slice steps of 2^63 - 1 and -2^63: the length's rounding overflowed
+save("slice_int64_extreme_steps",
+     [helper.make_node("Slice", ["x", "b0", "e0", "a", "p0"], ["y0"]),
+      helper.make_node("Slice", ["x", "b1", "e1", "a", "p1"], ["y1"])],
+     [f("x", [10])], [f("y0", None), f("y1", None)],
+     [("b0", [0]), ("e0", [BIG]), ("a", [0]), ("p0", [BIG]),
+      ("b1", [BIG]), ("e1", [-BIG - 1]), ("p1", [-BIG - 1])])
+# MaxUnpool to an output_shape with 2^63 - 1: the plane size overflowed
+save("maxunpool_int64_max_output_shape", [helper.make_node("MaxUnpool", ["x", "i", "s"], ["y"],
+                                                           kernel_shape=[2, 2], strides=[2, 2])],
+     [f("x", [1, 1, 2, 2]), helper.make_tensor_value_info("i", TensorProto.INT64, [1, 1, 2, 2])],
+     [f("y", None)], [("s", [1, 1, BIG, 4])])
