@@ -19,8 +19,8 @@
  * (tests/fuzz_crashers: an input without an element type, ScatterElements'
  * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
  * the wrong length, and shape values near 2^63 in Reshape, Split, Slice
- * and MaxUnpool, made by make_overflow_models.py) run first, each as it
- * is.
+ * and MaxUnpool, a rank-0 GatherND index: make_crashers.py) run first,
+ * each as it is.
  */
 #include <dirent.h>
 #include <math.h>

@@ -64,11 +64,11 @@ fwd_status tns_infer_gather_nd(ir_infer_ctx *c)
     if (ix->dtype != FWD_INT64) return ir_infer_error(c, E_MODEL, "input 'indices' must be int64");
     int64_t b = ir_attr_int(c->node, "batch_dims", 0);
     int r = x->shape.rank, q = ix->shape.rank;
+    if (r == 0 || q == 0) return ir_infer_error(c, FWD_ERR_SHAPE, "data and indices must have rank >= 1");
     if (r < 0 || q < 0 || ix->shape.dims[q - 1] < 0) {
         tout_rank(c, 0, x->dtype, -1);
         return FWD_OK;
     }
-    if (r < 1 || q < 1) return ir_infer_error(c, FWD_ERR_SHAPE, "data and indices must have rank >= 1");
     int64_t last = ix->shape.dims[q - 1];
     if (b < 0 || b >= q || b >= r) return ir_infer_error(c, E_MODEL, "batch_dims %lld out of range", (long long)b);
     if (b + last > r)

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Models whose constant shape values overflowed int64 arithmetic in shape
-inference or kernels (found by test_fuzz_models with out-of-range input
-values); each must now fail to build with a message, or run.
+"""Crashers written out as plain models (the other files here are the
+flipped copies test_fuzz_models found): constant shape values that
+overflowed int64 arithmetic in shape inference or kernels, and a rank-0
+GatherND index; each must now fail to build with a message, or run.
 
-    /usr/bin/python3 tests/fuzz_crashers/make_overflow_models.py   # rewrites them
+    /usr/bin/python3 tests/fuzz_crashers/make_crashers.py   # rewrites them
 """
 import os
 
@@ -45,3 +46,6 @@ save("maxunpool_int64_max_output_shape", [helper.make_node("MaxUnpool", ["x", "i
                                                            kernel_shape=[2, 2], strides=[2, 2])],
      [f("x", [1, 1, 2, 2]), helper.make_tensor_value_info("i", TensorProto.INT64, [1, 1, 2, 2])],
      [f("y", None)], [("s", [1, 1, BIG, 4])])
+# GatherND with rank-0 indices: inference read the dims before index 0
+save("gathernd_rank0_indices", [helper.make_node("GatherND", ["x", "i"], ["y"])],
+     [f("x", [2, 2])], [f("y", None)], [("i", 0)])
