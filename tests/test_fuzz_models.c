@@ -19,8 +19,8 @@
  * (tests/fuzz_crashers: an input without an element type, ScatterElements'
  * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
  * the wrong length, and shape values near 2^63 in Reshape, Split, Slice
- * and MaxUnpool, a rank-0 GatherND index: make_crashers.py) run first,
- * each as it is.
+ * and MaxUnpool, a rank-0 GatherND index, RoiAlign boxes of NaN:
+ * make_crashers.py) run first, each as it is.
  */
 #include <dirent.h>
 #include <math.h>
@@ -69,11 +69,13 @@ static void flip_bits(unsigned char *p, size_t n)
 
 /* An integer input value: mostly small (indices, counts and axes in
  * range often enough to get past the checks into the kernels), at times
- * negative or huge (out-of-range indices must be refused). */
-static int64_t int_value(void)
+ * negative or huge (out-of-range indices must be refused), but only small
+ * in a scalar: a trip count or a Range's limit of 2^40 is a valid, long
+ * run, not a hang. */
+static int64_t int_value(bool scalar)
 {
     uint64_t r = next_bits();
-    switch (r % 32) {
+    switch (scalar ? 4 : r % 32) {
     case 0: return -1;
     case 1: return -(int64_t)(r >> 40);
     case 2: return (int64_t)(r >> 20);
@@ -97,7 +99,7 @@ static double float_value(void)
 static void fill(void *p, fwd_dtype dt, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        int64_t v = int_value();
+        int64_t v = int_value(n == 1);
         switch (dt) {
         case FWD_FLOAT32: ((float *)p)[i] = (float)float_value(); break;
         case FWD_FLOAT64: ((double *)p)[i] = float_value(); break;

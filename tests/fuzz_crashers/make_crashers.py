@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Crashers written out as plain models (the other files here are the
 flipped copies test_fuzz_models found): constant shape values that
-overflowed int64 arithmetic in shape inference or kernels, and a rank-0
-GatherND index; each must now fail to build with a message, or run.
+overflowed int64 arithmetic in shape inference or kernels, a rank-0
+GatherND index, RoiAlign boxes of NaN and infinities; each must now fail
+to build with a message, or run.
 
     /usr/bin/python3 tests/fuzz_crashers/make_crashers.py   # rewrites them
 """
@@ -17,8 +18,10 @@ BIG = np.iinfo(np.int64).max
 
 
 def save(name, nodes, inputs, outputs, consts):
+    """consts: (name, values) as int64, or (name, array) as it is."""
     g = helper.make_graph(nodes, name, inputs, outputs,
-                          [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in consts])
+                          [numpy_helper.from_array(v if isinstance(v, np.ndarray) else np.array(v, dtype=np.int64), n)
+                           for n, v in consts])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, os.path.join(HERE, name + ".onnx"))
@@ -49,3 +52,12 @@ save("maxunpool_int64_max_output_shape", [helper.make_node("MaxUnpool", ["x", "i
 # GatherND with rank-0 indices: inference read the dims before index 0
 save("gathernd_rank0_indices", [helper.make_node("GatherND", ["x", "i"], ["y"])],
      [f("x", [2, 2])], [f("y", None)], [("i", 0)])
+# Slice of a 2-D tensor with step 2^63 - 1 on axis 0: the kernel's
+# element stride (50 * step) overflowed though only one row is taken
+save("slice_int64_max_step_2d", [helper.make_node("Slice", ["x", "b", "e", "a", "p"], ["y"])],
+     [f("x", [3, 50])], [f("y", None)], [("b", [0]), ("e", [BIG]), ("a", [0]), ("p", [BIG])])
+# RoiAlign boxes of NaN and infinities: float-to-int conversions of NaN
+save("roialign_nan_inf_rois", [helper.make_node("RoiAlign", ["x", "r", "i"], ["y"], output_height=2,
+                                                output_width=2)],
+     [f("x", [1, 1, 4, 4])], [f("y", None)],
+     [("r", np.array([[np.nan, 0, np.inf, 1e30], [-np.inf, np.nan, 2, 2]], dtype=np.float32)), ("i", [0, 0])])

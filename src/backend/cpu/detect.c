@@ -26,7 +26,8 @@ typedef struct bilinear {
 static bilinear bilinear_at(float y, float x, int64_t h, int64_t w)
 {
     bilinear b = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-    if (y < -1.0f || y > (float)h || x < -1.0f || x > (float)w) return b;
+    /* outside, or NaN (from rois of NaN or infinities): no sample */
+    if (!(y >= -1.0f && y <= (float)h && x >= -1.0f && x <= (float)w)) return b;
     if (y <= 0) y = 0;
     if (x <= 0) x = 0;
     int64_t y0 = (int64_t)y, x0 = (int64_t)x, y1, x1;
@@ -54,6 +55,14 @@ static bilinear bilinear_at(float y, float x, int64_t h, int64_t w)
     return b;
 }
 
+/* Samples per bin along one axis for a bin of size bin: ceil(bin), 1 to
+ * 1024 (NaN and infinities from absurd rois included, never converted). */
+static int64_t samples_for(float bin)
+{
+    float c = ceilf(bin);
+    return c >= 1.0f ? (c <= 1024.0f ? (int64_t)c : 1024) : 1;
+}
+
 static void roi_align_rois(void *arg, int64_t r0, int64_t r1)
 {
     const roi_job *j = arg;
@@ -68,10 +77,8 @@ static void roi_align_rois(void *arg, int64_t r0, int64_t r1)
             rh = rh > 1.0f ? rh : 1.0f;
         }
         float bh = rh / (float)j->oh, bw = rw / (float)j->ow;
-        int64_t gh = j->sampling > 0 ? j->sampling : (int64_t)ceilf(rh / (float)j->oh);
-        int64_t gw = j->sampling > 0 ? j->sampling : (int64_t)ceilf(rw / (float)j->ow);
-        if (gh < 1) gh = 1;
-        if (gw < 1) gw = 1;
+        int64_t gh = j->sampling > 0 ? j->sampling : samples_for(rh / (float)j->oh);
+        int64_t gw = j->sampling > 0 ? j->sampling : samples_for(rw / (float)j->ow);
         if (gh > 1024) gh = 1024; /* bound the work of absurd rois */
         if (gw > 1024) gw = 1024;
         float count = (float)(gh * gw);

@@ -191,7 +191,8 @@ fwd_status tns_slice(fwd_kernel_ctx *k)
         if (dims[i] != y->shape.dims[i]) return cpu_kernel_error(k, FWD_ERR_INTERNAL, "slice shape mismatch");
         if (dims[i] == 0) return FWD_OK;
         base += start[i] * st[i];
-        ss[i] = st[i] * step[i];
+        /* an axis of one element never steps (its step may be huge) */
+        ss[i] = dims[i] > 1 ? st[i] * step[i] : 0;
     }
     size_t es = fwd_dtype_size(x->dtype);
     tns_copy_strided(y->data, (const char *)x->data + base * (int64_t)es, es, r, dims, ss);
