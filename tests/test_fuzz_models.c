@@ -1,11 +1,12 @@
 /*
  * Bit-flip fuzzing of every ONNX node-test model (public API only): each
  * model file is copied a number of times with 1 to 3 random bits flipped,
- * and each copy that still loads is built (at optimization level 0 or 1 in
- * turn) and run on pseudo-random inputs of its declared shapes (at times
- * out-of-range integers, NaN and infinities). Every step
- * must succeed or fail with a message; none may crash, hang, leak or do
- * anything the sanitizers report (run in the AddressSanitizer build).
+ * and each copy that still loads is built (at optimization level 0 or 1,
+ * in float32 or float16 mode, in turn) and run on pseudo-random inputs of
+ * its declared shapes (at times out-of-range integers, NaN and
+ * infinities). Every step must succeed or fail with a message; none may
+ * crash, hang, leak or do anything the sanitizers report (run in the
+ * AddressSanitizer build).
  *
  * Each model runs in a child process with a time limit, so a crash or a
  * hang is reported with the model and the copy that caused it; the copy
@@ -20,7 +21,8 @@
  * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
  * the wrong length, and shape values near 2^63 in Reshape, Split, Slice
  * and MaxUnpool, a rank-0 GatherND index, RoiAlign boxes of NaN:
- * make_crashers.py) run first, each as it is.
+ * make_crashers.py; a plain Split whose float16 memory plan overran)
+ * run first, each as it is.
  */
 #include <dirent.h>
 #include <math.h>
@@ -113,9 +115,9 @@ static void fill(void *p, fwd_dtype dt, int64_t n)
     }
 }
 
-/* Build m at level and run it once: 1 when it ran, 0 when a step failed
- * with a message, -1 when one failed without. */
-static int build_and_run(const fwd_model *m, int level)
+/* Build m at level (in float16 mode when half) and run it once: 1 when it
+ * ran, 0 when a step failed with a message, -1 when one failed without. */
+static int build_and_run(const fwd_model *m, int level, bool half)
 {
     fwd_builder *b = NULL;
     fwd_engine *e = NULL;
@@ -125,6 +127,7 @@ static int build_and_run(const fwd_model *m, int level)
     int ni = 0, no = 0, result = 0;
     fwd_status st = fwd_builder_create(&b);
     if (!st) st = fwd_builder_set_optimization(b, level);
+    if (!st && half) st = fwd_builder_set_mode(b, "float16");
     if (!st) st = fwd_builder_build(b, m, &e);
     if (!st) st = fwd_context_create(e, &c);
     if (!st) st = fwd_engine_num_inputs(e, &ni);
@@ -175,7 +178,7 @@ typedef struct tally {
 } tally;
 
 /* One flipped copy of data: load, summarise, build and run. */
-static void try_copy(const unsigned char *copy, size_t n, int level, tally *t)
+static void try_copy(const unsigned char *copy, size_t n, int level, bool half, tally *t)
 {
     fwd_model *m = NULL;
     fwd_status st = fwd_model_load_memory(copy, n, NULL, &m);
@@ -186,14 +189,14 @@ static void try_copy(const unsigned char *copy, size_t n, int level, tally *t)
     t->loaded++;
     fwd_model_summary sum;
     if (fwd_model_summarize(m, &sum) && !fwd_last_error()[0]) t->silent++;
-    int r = build_and_run(m, level);
+    int r = build_and_run(m, level, half);
     t->ran += r > 0;
     t->silent += r < 0;
     fwd_model_free(m);
 }
 
 /* In a child process with a time limit: copies [0, copies) of data (or
- * data itself when copies is 0) through try_copy. Reports a crash, a hang,
+ * data itself, 4 times, when copies is 0) through try_copy. Reports a crash, a hang,
  * a sanitizer report or a silent failure as a failed check; adds to *sum. */
 static void run_in_child(const char *label, const unsigned char *data, size_t n, uint64_t seed, int copies,
                          volatile int *progress, tally *sum)
@@ -211,14 +214,15 @@ static void run_in_child(const char *label, const unsigned char *data, size_t n,
         alarm(TIME_LIMIT_S);
         unsigned char *copy = malloc(n);
         tally t = {0, 0, 0};
-        for (int c = 0; copy && c < (copies ? copies : 1); c++) {
+        /* a crasher as it is, at both levels in both modes */
+        for (int c = 0; copy && c < (copies ? copies : 4); c++) {
             *progress = c;
             memcpy(copy, data, n);
             if (copies) {
                 seed_copy(seed, label, c);
                 flip_bits(copy, n);
             }
-            try_copy(copy, n, c & 1, &t);
+            try_copy(copy, n, c & 1, (c & 2) != 0, &t); /* both levels, both modes */
         }
         free(copy);
         ssize_t w = write(pipefd[1], &t, sizeof t);

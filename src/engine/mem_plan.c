@@ -84,7 +84,10 @@ fwd_status mem_plan_build(const ir_graph *g, const int64_t *sizes, const fwd_bac
     bool *planned = calloc((size_t)nv + 1, sizeof *planned);
     group *groups = calloc((size_t)nv + 1, sizeof *groups);
     int *order = malloc(sizeof(int) * (size_t)(nv + 1));
-    group **placed = malloc(sizeof(group *) * (size_t)(nv + 1));
+    /* the placed roots, then (behind them) those overlapping the root
+     * being placed: up to twice the values (found by fuzzing: float16
+     * Split and LayerNormalization graphs overran nv + 1) */
+    group **placed = malloc(sizeof(group *) * 2 * (size_t)(nv + 1));
     out->offset = malloc(sizeof(int64_t) * (size_t)(nv + 1));
     out->capacity = malloc(sizeof(int64_t) * (size_t)(nv + 1));
     fwd_status st = FWD_OK;
