@@ -1,12 +1,12 @@
 /*
  * Bit-flip fuzzing of every ONNX node-test model (public API only): each
- * model file is copied a number of times with 1 to 3 random bits flipped,
- * and each copy that still loads is built (at optimization level 0 or 1,
- * in float32 or float16 mode, in turn) and run on pseudo-random inputs of
- * its declared shapes (at times out-of-range integers, NaN and
- * infinities). Every step must succeed or fail with a message; none may
- * crash, hang, leak or do anything the sanitizers report (run in the
- * AddressSanitizer build).
+ * model is built and run as it is at optimization levels 0 and 1 in
+ * float32 and float16 mode, then copied a number of times with 1 to 3
+ * random bits flipped, and each copy that still loads is built (level and
+ * mode in turn) and run on pseudo-random inputs of its declared shapes
+ * (at times out-of-range integers, NaN and infinities). Every step must
+ * succeed or fail with a message; none may crash, hang, leak or do
+ * anything the sanitizers report (run in the AddressSanitizer build).
  *
  * Each model runs in a child process with a time limit, so a crash or a
  * hang is reported with the model and the copy that caused it; the copy
@@ -195,9 +195,10 @@ static void try_copy(const unsigned char *copy, size_t n, int level, bool half, 
     fwd_model_free(m);
 }
 
-/* In a child process with a time limit: copies [0, copies) of data (or
- * data itself, 4 times, when copies is 0) through try_copy. Reports a crash, a hang,
- * a sanitizer report or a silent failure as a failed check; adds to *sum. */
+/* In a child process with a time limit: data itself at both levels in
+ * both modes (progress -4 to -1), then copies [0, copies) of it with bits
+ * flipped, through try_copy. Reports a crash, a hang, a sanitizer report
+ * or a silent failure as a failed check; adds to *sum. */
 static void run_in_child(const char *label, const unsigned char *data, size_t n, uint64_t seed, int copies,
                          volatile int *progress, tally *sum)
 {
@@ -214,11 +215,10 @@ static void run_in_child(const char *label, const unsigned char *data, size_t n,
         alarm(TIME_LIMIT_S);
         unsigned char *copy = malloc(n);
         tally t = {0, 0, 0};
-        /* a crasher as it is, at both levels in both modes */
-        for (int c = 0; copy && c < (copies ? copies : 4); c++) {
+        for (int c = -4; copy && c < copies; c++) {
             *progress = c;
             memcpy(copy, data, n);
-            if (copies) {
+            if (c >= 0) {
                 seed_copy(seed, label, c);
                 flip_bits(copy, n);
             }
@@ -239,11 +239,12 @@ static void run_in_child(const char *label, const unsigned char *data, size_t n,
         const char *how = pid <= 0 ? "could not fork"
                           : WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "timed out" : "crashed")
                                                 : "exited with a sanitizer report";
-        if (copies)
+        if (*progress >= 0)
             tu_check(false, "%s: %s on copy %d (seed %llu; --only %s --copy %d --save FILE writes it)", label, how,
                      *progress, (unsigned long long)seed, label, *progress);
         else
-            tu_check(false, "%s: %s", label, how);
+            tu_check(false, "%s: %s as it is, at level %d in %s mode", label, how, *progress & 1,
+                     *progress & 2 ? "float16" : "float32");
         return;
     }
     if (t.silent) tu_check(false, "%s: %d copies failed without a message", label, t.silent);
