@@ -1,5 +1,6 @@
 /*
- * Bit-flip fuzzing of every ONNX node-test model (public API only): each
+ * Bit-flip fuzzing of every ONNX node-test model and of the pass tests'
+ * small graphs (public API only): each
  * model is built and run as it is at optimization levels 0 and 1 in
  * float32 and float16 mode, then copied a number of times with 1 to 3
  * random bits flipped, and each copy that still loads is built (level and
@@ -289,21 +290,68 @@ static void free_list(char **names, int n)
     free(names);
 }
 
+/* Fuzzes the models of dir (folders holding model.onnx, the ONNX node-test
+ * layout, or .onnx files); only: just that one; only_copy >= 0: write that
+ * copy to save instead. Counts into *fuzzed and *sum. */
+static void fuzz_dir(const char *dir, const char *only, int only_copy, const char *save, uint64_t seed, int copies,
+                     volatile int *progress, tally *sum, int *fuzzed)
+{
+    int n_models;
+    char **names = list_dir(dir, "/", &n_models);
+    tu_check(n_models > 0, "models found in %s (%d)", dir, n_models);
+    for (int i = 0; i < n_models; i++) {
+        if (only && strcmp(names[i], only) != 0) continue;
+        char path[4096];
+        size_t nl = strlen(names[i]);
+        if (nl > 5 && !strcmp(names[i] + nl - 5, ".onnx"))
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        else
+            snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
+        size_t n;
+        unsigned char *data = tu_read_file(path, &n);
+        if (!data || n == 0) {
+            free(data);
+            continue;
+        }
+        (*fuzzed)++;
+        if (only_copy >= 0) { /* write out one copy to look at */
+            seed_copy(seed, names[i], only_copy);
+            flip_bits(data, n);
+            FILE *f = save ? fopen(save, "wb") : NULL;
+            bool ok = f && fwrite(data, 1, n, f) == n;
+            if (f) fclose(f);
+            tu_check(ok, "copy %d of %s written to %s", only_copy, names[i], save ? save : "(no --save)");
+        } else {
+            run_in_child(names[i], data, n, seed, copies, progress, sum);
+        }
+        free(data);
+    }
+    free_list(names, n_models);
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = "/usr/share/libonnx-testdata/data/node", *only = NULL, *save = NULL;
+    /* the ONNX node tests, and the small graphs of the pass tests (the
+     * patterns the fusing passes match) */
+    const char *dirs[4] = {"/usr/share/libonnx-testdata/data/node", FWD_TESTS_DIR "/passes/pa",
+                           FWD_TESTS_DIR "/passes/pb", FWD_TESTS_DIR "/passes/perf"};
+    int n_dirs = 4;
+    const char *only = NULL, *save = NULL;
     const char *crashers = FWD_TESTS_DIR "/fuzz_crashers";
     int copies = 40, only_copy = -1;
     uint64_t seed = 20261206;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+        if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            dirs[0] = argv[++i];
+            n_dirs = 1;
+        }
         else if (!strcmp(argv[i], "--copies") && i + 1 < argc) copies = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--copy") && i + 1 < argc) only_copy = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--data DIR] [--copies N] [--seed S] [--only TEST [--copy I --save FILE]]\n",
+            fprintf(stderr, "usage: %s [--data DIR] [--copies N] [--seed S] [--only NAME [--copy I --save FILE]]\n",
                     argv[0]);
             return 2;
         }
@@ -328,37 +376,12 @@ int main(int argc, char **argv)
         }
         free_list(files, nc);
     }
-    int n_models, fuzzed = 0;
-    char **names = list_dir(dir, "/", &n_models);
-    tu_check(n_models > 0, "models found in %s (%d)", dir, n_models);
+    int fuzzed = 0;
     sum.loaded = sum.ran = 0;
-    for (int i = 0; i < n_models; i++) {
-        if (only && strcmp(names[i], only) != 0) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
-        size_t n;
-        unsigned char *data = tu_read_file(path, &n);
-        if (!data || n == 0) {
-            free(data);
-            continue;
-        }
-        fuzzed++;
-        if (only_copy >= 0) { /* write out one copy to look at */
-            seed_copy(seed, names[i], only_copy);
-            flip_bits(data, n);
-            FILE *f = save ? fopen(save, "wb") : NULL;
-            bool ok = f && fwrite(data, 1, n, f) == n;
-            if (f) fclose(f);
-            tu_check(ok, "copy %d of %s written to %s", only_copy, names[i], save ? save : "(no --save)");
-        } else {
-            run_in_child(names[i], data, n, seed, copies, progress, &sum);
-        }
-        free(data);
-    }
+    for (int d = 0; d < n_dirs; d++) fuzz_dir(dirs[d], only, only_copy, save, seed, copies, progress, &sum, &fuzzed);
     if (only_copy < 0)
         tu_check(fuzzed > 0,
                  "%d models fuzzed, %d copies each: %d loaded, %d built and ran, the rest failed with a message",
                  fuzzed, copies, sum.loaded, sum.ran);
-    free_list(names, n_models);
     return tu_summary();
 }
