@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
+#include "engine_format.h"
 #include "model_list.h"
 #include "test_util.h"
 
@@ -70,62 +71,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* ---- the documented format: header fields and checksum ---- */
-
-enum { OFF_VERSION = 8, OFF_FILE_SIZE = 16, OFF_CHECKSUM = 24, OFF_DEVICE = 64, OFF_ARCH = 80,
-       OFF_ISA = 96, OFF_N_SECTIONS = 160, FIXED_HEADER = 168, SECTION_ENTRY = 24, SEC_WEIGHTS = 8 };
-
-static uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-
-static const uint64_t H_INIT[4] = {0x49ddc2f808683ba1ULL, 0xf189dba4de79a621ULL, 0xebf41e5bee592529ULL,
-                                   0x30d74e8d46e107f3ULL};
-static const uint64_t H_MUL[4] = {0xf6890ed547403509ULL, 0xdb515799a6c3e831ULL, 0xf84985288ffbc2b5ULL,
-                                  0xa1636e83711bfde9ULL};
-static const uint64_t H_FIN0 = 0x9921a611d8e291dbULL, H_FIN1 = 0x52885b46715b53cfULL;
-
-static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-static uint64_t aval(uint64_t x)
-{
-    x ^= x >> 31;
-    x *= H_FIN0;
-    x ^= x >> 27;
-    x *= H_FIN1;
-    return x ^ (x >> 33);
-}
-
-/* fwd_hash64 with seed 0 of the file minus its checksum field, written
- * from the description in hash.h (byte at a time: clarity over speed). */
-static uint64_t file_checksum(const unsigned char *f, size_t size)
-{
-    uint64_t lane[4] = {H_INIT[0], H_INIT[1], H_INIT[2], H_INIT[3]};
-    unsigned char stripe[32];
-    size_t fill = 0, total = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (i >= OFF_CHECKSUM && i < OFF_CHECKSUM + 8) continue;
-        stripe[fill++] = f[i];
-        total++;
-        if (fill == 32 || (i + 1 == size && fill)) {
-            memset(stripe + fill, 0, 32 - fill);
-            for (int k = 0; k < 4; k++) lane[k] = rotl((lane[k] ^ get_u64(stripe + 8 * k)) * H_MUL[k], 29);
-            fill = 0;
-        }
-    }
-    uint64_t h = total * H_MUL[0];
-    for (int k = 0; k < 4; k++) {
-        h = rotl(h, 23) ^ aval(lane[k] + (uint64_t)k);
-        h = h * H_MUL[3] + H_INIT[k];
-    }
-    return aval(h);
-}
-
-static void fix_checksum(unsigned char *f, size_t size)
-{
-    if (size < OFF_CHECKSUM + 8) return;
-    uint64_t h = file_checksum(f, size);
-    memcpy(f + OFF_CHECKSUM, &h, 8);
 }
 
 /* ---- inputs ---- */
@@ -455,12 +400,7 @@ static void flips(const unsigned char *file, size_t size, int count, bool fix_su
     char name[600];
     snprintf(name, sizeof name, "%d byte flips%s %s", count, fix_sum ? " with fixed checksum" : "", label);
     unsigned char *p = malloc(size);
-    uint64_t weights_off = size;
-    uint32_t n_sec = get_u32(file + OFF_N_SECTIONS);
-    for (uint32_t s = 0; s < n_sec && s < 64; s++) {
-        const unsigned char *ent = file + FIXED_HEADER + SECTION_ENTRY * s;
-        if (get_u32(ent) == SEC_WEIGHTS) weights_off = get_u64(ent + 8);
-    }
+    uint64_t weights_off = weights_offset(file, size);
     /* structure fuzzing aims at the bytes before the weights */
     size_t span = fix_sum ? (size_t)weights_off : size;
     int loaded = 0;

@@ -9,6 +9,10 @@
  * succeed or fail with a message; none may crash, hang, leak or do
  * anything the sanitizers report (run in the AddressSanitizer build).
  *
+ * Then the engine file of each model (level 1) has 1 to 3 bytes of its
+ * structure changed as many times, the checksum made consistent again, and
+ * each copy that loads is run the same way.
+ *
  * Each model runs in a child process with a time limit, so a crash or a
  * hang is reported with the model and the copy that caused it; the copy
  * can then be written out alone:
@@ -37,6 +41,7 @@
 #include <unistd.h>
 
 #include "fwd.h"
+#include "engine_format.h"
 #include "test_util.h"
 
 #define TIME_LIMIT_S 60 /* per model, all its copies (ASan build) */
@@ -116,21 +121,16 @@ static void fill(void *p, fwd_dtype dt, int64_t n)
     }
 }
 
-/* Build m at level (in float16 mode when half) and run it once: 1 when it
- * ran, 0 when a step failed with a message, -1 when one failed without. */
-static int build_and_run(const fwd_model *m, int level, bool half)
+/* Run engine e once on pseudo-random inputs of its input shapes: 1 when
+ * it ran, 0 when a step failed with a message, -1 when one failed
+ * without. */
+static int run_engine(const fwd_engine *e)
 {
-    fwd_builder *b = NULL;
-    fwd_engine *e = NULL;
     fwd_context *c = NULL;
     fwd_tensor in[MAX_IO], out[MAX_IO];
     void *bufs[MAX_IO] = {0};
     int ni = 0, no = 0, result = 0;
-    fwd_status st = fwd_builder_create(&b);
-    if (!st) st = fwd_builder_set_optimization(b, level);
-    if (!st && half) st = fwd_builder_set_mode(b, "float16");
-    if (!st) st = fwd_builder_build(b, m, &e);
-    if (!st) st = fwd_context_create(e, &c);
+    fwd_status st = fwd_context_create(e, &c);
     if (!st) st = fwd_engine_num_inputs(e, &ni);
     if (!st) st = fwd_engine_num_outputs(e, &no);
     if (st) {
@@ -169,9 +169,34 @@ static int build_and_run(const fwd_model *m, int level, bool half)
 done:
     for (int k = 0; k < MAX_IO; k++) free(bufs[k]);
     fwd_context_free(c);
-    fwd_engine_free(e);
-    fwd_builder_free(b);
     return result;
+}
+
+/* Build m at level (in float16 mode when half) into *e (NULL on failure):
+ * 0 when it failed with a message or was built, -1 when it failed
+ * without. */
+static int build(const fwd_model *m, int level, bool half, fwd_engine **e)
+{
+    fwd_builder *b = NULL;
+    *e = NULL;
+    fwd_status st = fwd_builder_create(&b);
+    if (!st) st = fwd_builder_set_optimization(b, level);
+    if (!st && half) st = fwd_builder_set_mode(b, "float16");
+    if (!st) st = fwd_builder_build(b, m, e);
+    int r = st && !fwd_last_error()[0] ? -1 : 0;
+    fwd_builder_free(b);
+    return r;
+}
+
+/* Build m and run it once: 1 when it ran, 0 when a step failed with a
+ * message, -1 when one failed without. */
+static int build_and_run(const fwd_model *m, int level, bool half)
+{
+    fwd_engine *e = NULL;
+    int r = build(m, level, half, &e);
+    if (e) r = run_engine(e);
+    fwd_engine_free(e);
+    return r;
 }
 
 typedef struct tally {
@@ -194,6 +219,56 @@ static void try_copy(const unsigned char *copy, size_t n, int level, bool half, 
     t->ran += r > 0;
     t->silent += r < 0;
     fwd_model_free(m);
+}
+
+/* The engine file of model (built at level 1): saved, read back, then
+ * `copies` copies with 1 to 3 bytes of its structure (everything before
+ * the weights) changed and the checksum made consistent again, each
+ * loaded and, when it loads, run. Progress ENGINE_COPY + c. */
+#define ENGINE_COPY 1000000
+static void engine_copies(const unsigned char *model, size_t n, const char *label, uint64_t seed, int copies,
+                          volatile int *progress, tally *t)
+{
+    fwd_model *m = NULL;
+    fwd_engine *e = NULL;
+    if (fwd_model_load_memory(model, n, NULL, &m) != FWD_OK) return;
+    build(m, 1, false, &e);
+    fwd_model_free(m);
+    if (!e) return;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fwd_fuzz_%d.fwe", (int)getpid());
+    fwd_status st = fwd_engine_save(e, path);
+    fwd_engine_free(e);
+    size_t size = 0;
+    unsigned char *file = st ? NULL : tu_read_file(path, &size);
+    remove(path);
+    if (!file) return;
+    size_t span = (size_t)weights_offset(file, size);
+    unsigned char *copy = span > 0 ? malloc(size) : NULL;
+    for (int c = 0; copy && c < copies; c++) {
+        *progress = ENGINE_COPY + c;
+        memcpy(copy, file, size);
+        seed_copy(seed ^ 0x5eedull, label, c);
+        int nb = 1 + (int)(next_bits() % 3);
+        for (int k = 0; k < nb; k++) {
+            size_t at = (size_t)(next_bits() % span);
+            if (at >= OFF_CHECKSUM && at < OFF_CHECKSUM + 8) at = OFF_CHECKSUM + 8 < span ? OFF_CHECKSUM + 8 : 0;
+            copy[at] ^= (unsigned char)(1 + next_bits() % 255);
+        }
+        fix_checksum(copy, size);
+        fwd_engine *f = NULL;
+        if (fwd_engine_load_memory(copy, size, &f) != FWD_OK) {
+            if (!fwd_last_error()[0]) t->silent++;
+            continue;
+        }
+        t->loaded++;
+        int r = run_engine(f);
+        t->ran += r > 0;
+        t->silent += r < 0;
+        fwd_engine_free(f);
+    }
+    free(copy);
+    free(file);
 }
 
 /* In a child process with a time limit: data itself at both levels in
@@ -225,6 +300,7 @@ static void run_in_child(const char *label, const unsigned char *data, size_t n,
             }
             try_copy(copy, n, c & 1, (c & 2) != 0, &t); /* both levels, both modes */
         }
+        if (copies > 0) engine_copies(data, n, label, seed, copies, progress, &t);
         free(copy);
         ssize_t w = write(pipefd[1], &t, sizeof t);
         close(pipefd[1]);
@@ -240,7 +316,10 @@ static void run_in_child(const char *label, const unsigned char *data, size_t n,
         const char *how = pid <= 0 ? "could not fork"
                           : WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "timed out" : "crashed")
                                                 : "exited with a sanitizer report";
-        if (*progress >= 0)
+        if (*progress >= ENGINE_COPY)
+            tu_check(false, "%s: %s on engine copy %d (seed %llu)", label, how, *progress - ENGINE_COPY,
+                     (unsigned long long)seed);
+        else if (*progress >= 0)
             tu_check(false, "%s: %s on copy %d (seed %llu; --only %s --copy %d --save FILE writes it)", label, how,
                      *progress, (unsigned long long)seed, label, *progress);
         else
