@@ -67,8 +67,8 @@ static fwd_status infer_recurrent(ir_infer_ctx *c, int gates)
                               (long long)layout);
     int64_t hidden = ir_attr_int(c->node, "hidden_size", -1);
     if (!ir_node_attr(c->node, "hidden_size")) hidden = dim_of(r, 2);
-    else if (hidden < 1)
-        return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "hidden_size must be >= 1, got %lld",
+    else if (hidden < 1 || hidden > ((int64_t)1 << 40)) /* sizes computed from it stay far from overflow */
+        return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "hidden_size must be in [1, 2^40], got %lld",
                               (long long)hidden);
     if (ir_attr_int(c->node, "input_forget", 0) != 0 && gates != 4)
         return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "input_forget is for LSTM only");

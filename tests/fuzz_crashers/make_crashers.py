@@ -2,8 +2,9 @@
 """Crashers written out as plain models (the other files here are the
 flipped copies test_fuzz_models found): constant shape values that
 overflowed int64 arithmetic in shape inference or kernels, a rank-0
-GatherND index, RoiAlign boxes of NaN and infinities; each must now fail
-to build with a message, or run.
+GatherND index, RoiAlign boxes of NaN and infinities, attributes near
+2^62 (LRN's size, LSTM's hidden_size: found in fuzzed engine files); each
+must now fail to build with a message, or run.
 
     /usr/bin/python3 tests/fuzz_crashers/make_crashers.py   # rewrites them
 """
@@ -61,3 +62,9 @@ save("roialign_nan_inf_rois", [helper.make_node("RoiAlign", ["x", "r", "i"], ["y
                                                 output_width=2)],
      [f("x", [1, 1, 4, 4])], [f("y", None)],
      [("r", np.array([[np.nan, 0, np.inf, 1e30], [-np.inf, np.nan, 2, 2]], dtype=np.float32)), ("i", [0, 0])])
+# LRN with size 2^60: its work estimate (size * 512) overflowed
+save("lrn_size_2p60", [helper.make_node("LRN", ["x"], ["y"], size=1 << 60)],
+     [f("x", [1, 3, 2, 2])], [f("y", None)], [])
+# LSTM with hidden_size 2^61: 4 gates * hidden_size overflowed in inference
+save("lstm_hidden_size_2p61", [helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=1 << 61)],
+     [f("x", [2, 1, 3]), f("w", [1, 8, 3]), f("r", [1, 8, 2])], [f("y", None)], [])

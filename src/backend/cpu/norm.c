@@ -566,7 +566,10 @@ fwd_status cpu_lrn(fwd_kernel_ctx *k)
     lrn_job j = {x, k->out[0], C, S, (S + LRN_BLK - 1) / LRN_BLK, (size - 1) / 2, size / 2,
                  ir_attr_float(k->node, "alpha", 1e-4f) / (float)size, ir_attr_float(k->node, "beta", 0.75f),
                  ir_attr_float(k->node, "bias", 1.0f)};
-    fwd_parallel_for(N * C * j.nblk, red_grain(LRN_BLK * size * 2), lrn_task, &j);
+    /* the window is clipped to the channels: no more than 2C + 1 of it
+     * counts for the work (size itself may be huge) */
+    int64_t span = size < 2 * C + 1 ? size : 2 * C + 1;
+    fwd_parallel_for(N * C * j.nblk, red_grain(LRN_BLK * span * 2), lrn_task, &j);
     return FWD_OK;
 }
 
