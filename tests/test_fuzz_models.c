@@ -15,7 +15,9 @@
  *
  * Each model runs in a child process with a time limit, so a crash or a
  * hang is reported with the model and the copy that caused it; the copy
- * can then be written out alone:
+ * can then be written out alone (a time-out can also be a valid but long
+ * computation, such as an average pool whose kernel a flip made 2^20
+ * wide: the copy says which):
  *
  *   test_fuzz_models [--data DIR] [--copies N] [--seed S]
  *   test_fuzz_models --data DIR --only TEST --copy I --save FILE
