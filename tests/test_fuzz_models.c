@@ -28,7 +28,8 @@
  * axis unchecked, Einsum over an empty axis, MaxUnpool's output_shape of
  * the wrong length, and shape values near 2^63 in Reshape, Split, Slice
  * and MaxUnpool, a rank-0 GatherND index, RoiAlign boxes of NaN, LRN's
- * size and LSTM's hidden_size near 2^62: make_crashers.py; a plain Split
+ * size, LSTM's hidden_size and Conv's group near 2^62: make_crashers.py;
+ * a plain Split
  * whose float16 memory plan overran) run first, each as it is.
  */
 #include <dirent.h>

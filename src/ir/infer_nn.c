@@ -90,8 +90,8 @@ static fwd_status infer_conv_common(ir_infer_ctx *c, int xi, int wi, int bi, fwd
         return ir_infer_error(c, FWD_ERR_SHAPE, "input X needs rank >= 3 (N, C, spatial...), got %d",
                               rank);
     int64_t group = ir_attr_int(c->node, "group", 1);
-    if (group < 1)
-        return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "group must be >= 1, got %lld",
+    if (group < 1 || group > ((int64_t)1 << 31)) /* channels times group stay far from overflow */
+        return ir_infer_error(c, FWD_ERR_INVALID_MODEL, "group must be in [1, 2^31], got %lld",
                               (long long)group);
     if (rank < 0) {
         set_out_unknown(c, 0, out_dt);

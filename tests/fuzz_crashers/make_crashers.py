@@ -3,7 +3,8 @@
 flipped copies test_fuzz_models found): constant shape values that
 overflowed int64 arithmetic in shape inference or kernels, a rank-0
 GatherND index, RoiAlign boxes of NaN and infinities, attributes near
-2^62 (LRN's size, LSTM's hidden_size: found in fuzzed engine files); each
+2^62 (LRN's size, LSTM's hidden_size, Conv's group: found in fuzzed
+engine files); each
 must now fail to build with a message, or run.
 
     /usr/bin/python3 tests/fuzz_crashers/make_crashers.py   # rewrites them
@@ -68,3 +69,6 @@ save("lrn_size_2p60", [helper.make_node("LRN", ["x"], ["y"], size=1 << 60)],
 # LSTM with hidden_size 2^61: 4 gates * hidden_size overflowed in inference
 save("lstm_hidden_size_2p61", [helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=1 << 61)],
      [f("x", [2, 1, 3]), f("w", [1, 8, 3]), f("r", [1, 8, 2])], [f("y", None)], [])
+# Conv with group 2^62: weight channels * group overflowed in inference
+save("conv_group_2p62", [helper.make_node("Conv", ["x", "w"], ["y"], group=1 << 62)],
+     [f("x", [1, 4, 3, 3]), f("w", [4, 4, 1, 1])], [f("y", None)], [])
