@@ -150,13 +150,19 @@ static fwd_status tensor_bytes(const ir_tensor *t, size_t *bytes)
     return FWD_OK;
 }
 
-static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
+/* t->data for its t->nbytes (already set). */
+static fwd_status alloc_sized(const fwd_backend *be, ir_tensor *t)
 {
-    FWD_TRY(tensor_bytes(t, &t->nbytes));
     t->data = be->alloc(t->nbytes);
     if (!t->data)
         return fwd_errorf(FWD_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes", t->nbytes);
     return FWD_OK;
+}
+
+static fwd_status alloc_tensor(const fwd_backend *be, ir_tensor *t)
+{
+    FWD_TRY(tensor_bytes(t, &t->nbytes));
+    return alloc_sized(be, t);
 }
 
 /* Give value id of frame f (shape and dtype set in t) its memory: the
@@ -178,7 +184,7 @@ static fwd_status frame_alloc(const exec_env *env, exec_frame *f, int id, ir_ten
             return FWD_OK;
         }
     }
-    FWD_TRY(alloc_tensor(env->backend, t));
+    FWD_TRY(alloc_sized(env->backend, t)); /* nbytes set above */
     *owned = true;
     return FWD_OK;
 }

@@ -62,7 +62,7 @@ static fwd_status infer_constant_of_shape(ir_infer_ctx *c)
         if (d[i] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative dimension %lld", (long long)d[i]);
         c->out[0].shape.dims[i] = d[i];
     }
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 /* ---- Reshape ---- */
@@ -146,7 +146,6 @@ static fwd_status infer_reshape(ir_infer_ctx *c)
         out.dims[neg] = d;
     }
     tout_shape(c, 0, x->dtype, &out);
-    FWD_TRY(tcheck_outputs(c));
     int64_t nin = ir_shape_numel(&x->shape), nout = ir_shape_numel(&out);
     if (nin >= 0 && nout >= 0 && nin != nout)
         return ir_infer_error(c, FWD_ERR_SHAPE, "cannot reshape %s (%lld elements) to %s",
@@ -498,7 +497,7 @@ static fwd_status infer_expand(ir_infer_ctx *c)
         return ir_infer_error(c, FWD_ERR_SHAPE, "cannot expand %s to %s",
                               tshape_str(&x->shape, b1, sizeof b1), tshape_str(&sh, b2, sizeof b2));
     tout_shape(c, 0, x->dtype, &out);
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 static fwd_status infer_tile(ir_infer_ctx *c)
@@ -518,7 +517,7 @@ static fwd_status infer_tile(ir_infer_ctx *c)
         if (d > 0 && v[i] > ((int64_t)1 << 50) / d) return ir_infer_error(c, FWD_ERR_SHAPE, "output is too large");
         c->out[0].shape.dims[i] = v[i] == 1 ? d : (v[i] == 0 ? 0 : (d >= 0 ? d * v[i] : IR_DIM_UNKNOWN));
     }
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 /* ---- Pad ---- */
@@ -555,7 +554,7 @@ static fwd_status infer_pad(ir_infer_ctx *c)
         if (o < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "pads make axis %d negative (%lld)", i, (long long)o);
         c->out[0].shape.dims[i] = o;
     }
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 /* ---- DepthToSpace / SpaceToDepth ---- */

@@ -42,9 +42,10 @@ fwd_status tns_infer_gather(ir_infer_ctx *c)
     return FWD_OK;
 }
 
-fwd_status tns_infer_gather_elements(ir_infer_ctx *c)
+/* GatherElements / ScatterElements: integer indices of data's rank
+ * (>= 1), and an axis within it. */
+static fwd_status check_elements(ir_infer_ctx *c, const ir_tensor *x, const ir_tensor *ix)
 {
-    const ir_tensor *x = tin(c, 0), *ix = tin(c, 1);
     if (!tis_index_dtype(ix->dtype)) return ir_infer_error(c, E_MODEL, "input 'indices' must be int32 or int64");
     int r = x->shape.rank;
     if (r >= 0 && ix->shape.rank >= 0 && r != ix->shape.rank)
@@ -54,6 +55,13 @@ fwd_status tns_infer_gather_elements(ir_infer_ctx *c)
         int a;
         FWD_TRY(ir_infer_axis(c, ir_attr_int(c->node, "axis", 0), r, &a));
     }
+    return FWD_OK;
+}
+
+fwd_status tns_infer_gather_elements(ir_infer_ctx *c)
+{
+    const ir_tensor *x = tin(c, 0), *ix = tin(c, 1);
+    FWD_TRY(check_elements(c, x, ix));
     tout_shape(c, 0, x->dtype, &ix->shape);
     return FWD_OK;
 }
@@ -98,19 +106,11 @@ static fwd_status check_reduction(ir_infer_ctx *c)
 fwd_status tns_infer_scatter_elements(ir_infer_ctx *c)
 {
     const ir_tensor *x = tin(c, 0), *ix = tin(c, 1), *u = tin(c, 2);
-    if (!tis_index_dtype(ix->dtype)) return ir_infer_error(c, E_MODEL, "input 'indices' must be int32 or int64");
+    FWD_TRY(check_elements(c, x, ix));
     if (u->dtype != x->dtype) return ir_infer_error(c, FWD_ERR_DTYPE, "updates and data differ in dtype");
     if (ix->shape.rank >= 0 && u->shape.rank >= 0 && !ir_shape_equal(&ix->shape, &u->shape) &&
         ir_shape_known(&ix->shape) && ir_shape_known(&u->shape))
         return ir_infer_error(c, FWD_ERR_SHAPE, "indices and updates differ in shape");
-    int r = x->shape.rank;
-    if (r >= 0 && ix->shape.rank >= 0 && r != ix->shape.rank)
-        return ir_infer_error(c, FWD_ERR_SHAPE, "data has rank %d, indices rank %d", r, ix->shape.rank);
-    if (r == 0) return ir_infer_error(c, FWD_ERR_SHAPE, "input 'data' must have rank >= 1");
-    if (r > 0) {
-        int a;
-        FWD_TRY(ir_infer_axis(c, ir_attr_int(c->node, "axis", 0), r, &a));
-    }
     FWD_TRY(check_reduction(c));
     ir_infer_copy(c, 0, 0);
     return FWD_OK;
@@ -148,7 +148,7 @@ fwd_status tns_infer_onehot(ir_infer_ctx *c)
     ir_shape out = {.rank = q + 1};
     for (int i = 0, j = 0; i <= q; i++) out.dims[i] = i == axis ? depth : ix->shape.dims[j++];
     tout_shape(c, 0, v->dtype, &out);
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 fwd_status tns_infer_nonzero(ir_infer_ctx *c)
@@ -340,7 +340,7 @@ fwd_status tns_infer_resize(ir_infer_ctx *c)
             if (v[i] < 0) return ir_infer_error(c, FWD_ERR_SHAPE, "negative size %lld", (long long)v[i]);
             c->out[0].shape.dims[i] = v[i];
         }
-        return tcheck_outputs(c);
+        return FWD_OK; /* sizes checked by ir_infer_node */
     }
     if (!sc) {
         if (tin(c, 3) || tin(c, 2)) return FWD_OK; /* shapes unknown yet */
@@ -362,7 +362,7 @@ fwd_status tns_infer_resize(ir_infer_ctx *c)
             c->out[0].shape.dims[i] = (int64_t)o;
         }
     }
-    return tcheck_outputs(c);
+    return FWD_OK; /* sizes checked by ir_infer_node */
 }
 
 fwd_status tns_infer_grid_sample(ir_infer_ctx *c)

@@ -74,25 +74,6 @@ static inline int tread_ints(const ir_tensor *t, int64_t *vals, int cap)
 
 static inline bool tis_index_dtype(fwd_dtype t) { return t == FWD_INT64 || t == FWD_INT32; }
 
-/* Fail when a known output shape is too large to ever be allocated (also
- * keeps element-count products from overflowing). */
-static inline fwd_status tcheck_outputs(const ir_infer_ctx *c)
-{
-    for (int o = 0; o < c->n_out; o++) {
-        const ir_shape *s = &c->out[o].shape;
-        int64_t n = 1;
-        for (int i = 0; i < s->rank; i++) {
-            int64_t d = s->dims[i];
-            if (d <= 0) continue;
-            if (d > ((int64_t)1 << 50) / n)
-                return ir_infer_error(c, FWD_ERR_SHAPE, "output %d is too large (dimension %d = %lld)", o, i,
-                                      (long long)d);
-            n *= d;
-        }
-    }
-    return FWD_OK;
-}
-
 /* Slice bounds of one axis by the ONNX rules: clamped start and length. */
 void tns_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *ostart, int64_t *olen);
 

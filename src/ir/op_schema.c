@@ -53,7 +53,8 @@ fwd_status ir_infer_node(ir_infer_ctx *c)
     FWD_TRY(s->infer(c));
     /* no op may promise an output past 2^50 elements (shape values from
      * data, attributes: a dimension of 2^63 - 1 would overflow every size
-     * computed from it later) */
+     * computed from it later); this also keeps element counts from
+     * overflowing */
     for (int o = 0; o < c->n_out; o++) {
         const ir_shape *sh = &c->out[o].shape;
         int64_t elems = 1;

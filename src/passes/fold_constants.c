@@ -64,20 +64,6 @@ static fwd_status fold_shape_op(ir_graph *g, const ir_node *n, bool *folded)
     return FWD_OK;
 }
 
-/* Whether value id's inferred shape is known to take more than
- * PASS_FOLD_MAX_BYTES: such a node is not even evaluated (a ConstantOfShape
- * whose shape asks for gigabytes would take as long to fill as to drop;
- * where the shape is not inferred yet, the evaluator refuses the output). */
-static bool known_too_large(const ir_graph *g, int id)
-{
-    if (id < 0) return false;
-    const ir_tensor *t = &g->values[id].t;
-    if (!ir_shape_known(&t->shape)) return false;
-    double bytes = (double)(fwd_dtype_size(t->dtype) ? fwd_dtype_size(t->dtype) : 1);
-    for (int d = 0; d < t->shape.rank; d++) bytes *= (double)t->shape.dims[d];
-    return bytes > (double)PASS_FOLD_MAX_BYTES;
-}
-
 static fwd_status fold_node(ir_graph *g, const ir_node *n, const pass_evaluator *ev, bool *folded)
 {
     *folded = false;
@@ -86,8 +72,6 @@ static fwd_status fold_node(ir_graph *g, const ir_node *n, const pass_evaluator 
         return fold_shape_op(g, n, folded);
     for (int j = 0; j < n->n_inputs; j++)
         if (!value_is_const(g, n->inputs[j])) return FWD_OK;
-    for (int j = 0; j < n->n_outputs; j++)
-        if (known_too_large(g, n->outputs[j])) return FWD_OK;
     const ir_tensor *in[64];
     ir_tensor out[16];
     memset(out, 0, sizeof out);

@@ -39,7 +39,8 @@ typedef struct pass_ctx {
 fwd_status pass_fold_constants(ir_graph *g, const pass_evaluator *ev, int *n_folded);
 /* Results larger than this stay computed at run time rather than being
  * stored in the engine (e.g. a ConstantOfShape making a big mask); the
- * evaluator may refuse to make larger outputs at all. */
+ * builder's evaluator refuses to make larger outputs at all, so they are
+ * not even computed. */
 #define PASS_FOLD_MAX_BYTES ((size_t)64 << 20)
 
 /* Remove nodes none of whose outputs are used (by a node, a subgraph or
